@@ -1,0 +1,64 @@
+# lpmlab: the two commands a person needs are `make demo` and `make test` (both as root,
+# both idempotent, each doing every set-up step it needs on a fresh Debian 12 or 13).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: demo test unit integration host install image lint bench down clean help
+
+help:
+	@echo "make demo   - prepare the host, build images, bring up the lab, migrate lpar1 there and back"
+	@echo "make test   - the whole test suite (unit + integration on the real lab)"
+	@echo "make host | install | image | lint | bench | down | clean"
+
+# 1. Debian packages Python needs to make a venv and compile libvirt-python.
+$(VENV)/.base:
+	@dpkg -s python3-venv python3-dev gcc pkg-config >/dev/null 2>&1 || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	     python3-venv python3-dev gcc pkg-config)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q 'ansible-core>=2.17,<2.20' 'ansible-runner>=2.4' structlog PyYAML
+	touch $@
+
+# 2. Host preparation (QEMU >= 10, libvirt >= 11, tgt, cross compiler, ...) by Ansible.
+$(VENV)/.host: $(VENV)/.base playbooks/host.yml
+	PYTHONPATH=$(CURDIR) $(PY) -m lpmlab.hostprep
+	touch $@
+
+host: $(VENV)/.host
+
+# 3. The package itself (libvirt-python compiles against the libvirt just installed).
+$(VENV)/.installed: $(VENV)/.host pyproject.toml
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+image: install
+	$(VENV)/bin/lpmlab image build
+
+demo: install
+	$(VENV)/bin/lpmlab demo
+
+unit: install
+	$(PY) -m pytest -q -m "not integration" tests
+
+integration: install
+	$(PY) -m pytest -q -m integration tests
+
+test: install
+	$(PY) -m pytest -q tests
+
+lint: install
+	$(VENV)/bin/ruff check lpmlab tests benchmarks playbooks/library
+
+bench: install
+	$(PY) benchmarks/lab_bench.py
+
+down: install
+	$(VENV)/bin/lpmlab lab down
+
+clean: down
+	rm -rf $(VENV)

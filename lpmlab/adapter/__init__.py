@@ -1,0 +1,1 @@
+"""The hypervisor adapter: the only code in lpmlab that speaks libvirt."""

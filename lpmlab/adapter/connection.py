@@ -1,0 +1,150 @@
+"""Connections to frames' libvirt daemons, with an event loop, keep-alive and retries."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import libvirt
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from lpmlab.adapter import domain_xml
+from lpmlab.errors import HypervisorError
+
+_event_loop_started = False
+_event_lock = threading.Lock()
+
+
+def _quiet_error_handler(_ctx: Any, _err: Any) -> None:
+    """libvirt prints every error to stderr by default; errors reach us as exceptions."""
+
+
+def ensure_event_loop() -> None:
+    """Run libvirt's default event loop in a daemon thread (keep-alive and events need it)."""
+    global _event_loop_started
+    with _event_lock:
+        if _event_loop_started:
+            return
+        libvirt.registerErrorHandler(_quiet_error_handler, None)
+        libvirt.virEventRegisterDefaultImpl()
+
+        def loop() -> None:
+            while True:
+                libvirt.virEventRunDefaultImpl()
+
+        threading.Thread(target=loop, name="libvirt-events", daemon=True).start()
+        _event_loop_started = True
+
+
+class _Transient(Exception):
+    pass
+
+
+@dataclass
+class DomainInfo:
+    """What the HMC layer needs to know about one domain on one frame."""
+
+    name: str
+    uuid: str
+    state: str  # running | paused | shutoff | pmsuspended | other
+    persistent: bool
+    metadata: dict[str, str]
+    job_active: bool
+
+
+STATE_NAMES = {
+    libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
+    libvirt.VIR_DOMAIN_SHUTDOWN: "shutdown",
+    libvirt.VIR_DOMAIN_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_PMSUSPENDED: "pmsuspended",
+    libvirt.VIR_DOMAIN_BLOCKED: "running",
+    libvirt.VIR_DOMAIN_NOSTATE: "nostate",
+}
+
+
+class FrameConnection:
+    """A libvirt connection to one frame (managed system)."""
+
+    def __init__(self, frame: str, uri: str, *, connect_timeout: float = 10.0) -> None:
+        self.frame = frame
+        self.uri = uri
+        self.connect_timeout = connect_timeout
+        self._conn: libvirt.virConnect | None = None
+
+    @property
+    def conn(self) -> libvirt.virConnect:
+        if self._conn is None or not self._conn.isAlive():
+            self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> libvirt.virConnect:
+        ensure_event_loop()
+
+        @retry(retry=retry_if_exception_type(_Transient), reraise=True,
+               stop=stop_after_delay(self.connect_timeout),
+               wait=wait_exponential(multiplier=0.1, max=1.0))
+        def attempt() -> libvirt.virConnect:
+            try:
+                return libvirt.open(self.uri)
+            except libvirt.libvirtError as exc:
+                raise _Transient(str(exc)) from exc
+
+        try:
+            conn = attempt()
+        except _Transient as exc:
+            raise HypervisorError(
+                f"cannot connect to managed system {self.frame} ({self.uri}): {exc}",
+                fix="start the lab with 'lpmlab lab up' (or check 'lpmlab lab status')",
+            ) from exc
+        # keep-alive is an optimisation; unix sockets may refuse it
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.setKeepAlive(5, 3)
+        return conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(libvirt.libvirtError):
+                self._conn.close()
+            self._conn = None
+
+    def host_uuid(self) -> str:
+        return self.conn.getCapabilities().split("<uuid>", 1)[1].split("</uuid>", 1)[0]
+
+    def lookup(self, name: str) -> libvirt.virDomain | None:
+        try:
+            return self.conn.lookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise HypervisorError(f"{self.frame}: lookup of {name} failed: {exc}") from exc
+
+    def domains(self) -> Iterator[libvirt.virDomain]:
+        yield from self.conn.listAllDomains(0)
+
+    def info(self, dom: libvirt.virDomain) -> DomainInfo:
+        try:
+            state, _reason = dom.state()
+            xml = dom.XMLDesc(0)
+            job = dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE if dom.isActive() else False
+            return DomainInfo(dom.name(), dom.UUIDString(), STATE_NAMES.get(state, "other"),
+                              bool(dom.isPersistent()), domain_xml.read_metadata(xml), job)
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"{self.frame}: cannot read domain {dom.name()}: {exc}") \
+                from exc
+
+    def lab_domains(self) -> list[DomainInfo]:
+        """Domains that carry lpmlab metadata (everything else on the frame is not ours)."""
+        out = []
+        for dom in self.domains():
+            try:
+                info = self.info(dom)
+            except HypervisorError:
+                continue  # vanished while listing (e.g. migrated away)
+            if info.metadata:
+                out.append(info)
+        return out

@@ -1,0 +1,107 @@
+"""Live migration through libvirt-python: peer-to-peer, persistent on the destination."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import libvirt
+
+from lpmlab.errors import HypervisorError
+
+LIVE_FLAGS = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
+              | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+
+
+@dataclass
+class MigrationRequest:
+    dest_peer_uri: str          # how the source libvirtd reaches the destination libvirtd
+    migrate_uri: str            # where the source QEMU sends the stream (the source MSP)
+    listen_address: str         # where the destination QEMU listens (its frame address)
+    dest_xml: str | None = None
+    flags: int = LIVE_FLAGS
+    bandwidth_mib: int = 0      # 0 = unlimited
+
+    def params(self) -> dict[str, Any]:
+        p: dict[str, Any] = {
+            libvirt.VIR_MIGRATE_PARAM_URI: self.migrate_uri,
+            libvirt.VIR_MIGRATE_PARAM_LISTEN_ADDRESS: self.listen_address,
+        }
+        if self.dest_xml:
+            p[libvirt.VIR_MIGRATE_PARAM_DEST_XML] = self.dest_xml
+            p[libvirt.VIR_MIGRATE_PARAM_PERSIST_XML] = self.dest_xml
+        if self.bandwidth_mib:
+            p[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = self.bandwidth_mib
+        return p
+
+
+@dataclass
+class JobSampler:
+    """Polls the source domain's job statistics while a migration runs (last sample kept)."""
+
+    dom: libvirt.virDomain
+    interval: float = 0.5
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="job-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                stats = self.dom.jobStats(0)
+            except libvirt.libvirtError:
+                continue
+            if stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE:
+                stats["sampled_at"] = time.time()
+                self.samples.append(stats)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(2)
+
+    @property
+    def last(self) -> dict[str, Any]:
+        return self.samples[-1] if self.samples else {}
+
+
+def migrate(dom: libvirt.virDomain, req: MigrationRequest) -> None:
+    """Run the migration to completion (blocking); raise HypervisorError on failure."""
+    try:
+        dom.migrateToURI3(req.dest_peer_uri, req.params(), req.flags)
+    except libvirt.libvirtError as exc:
+        raise HypervisorError(f"libvirt migration of {dom.name()} failed: {exc}") from exc
+
+
+def completed_stats(dom: libvirt.virDomain) -> dict[str, Any]:
+    """The completed migration job's statistics (kept, so a second reader still sees them)."""
+    flags = (libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED
+             | libvirt.VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED)
+    try:
+        return dom.jobStats(flags)
+    except libvirt.libvirtError:
+        return {}
+
+
+def abort(dom: libvirt.virDomain) -> None:
+    try:
+        dom.abortJob()
+    except libvirt.libvirtError as exc:
+        raise HypervisorError(f"cannot abort the job of {dom.name()}: {exc}") from exc
+
+
+def live_job_stats(dom: libvirt.virDomain) -> dict[str, Any]:
+    """The running job's statistics, or {} when there is no job (or the domain is gone)."""
+    try:
+        stats = dom.jobStats(0)
+    except libvirt.libvirtError:
+        return {}
+    if stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
+        return {}
+    return stats

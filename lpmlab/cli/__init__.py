@@ -1,0 +1,1 @@
+"""Thin command-line functions: parse HMC-style arguments, call the core, print, exit."""

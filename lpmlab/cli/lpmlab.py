@@ -1,0 +1,60 @@
+"""lpmlab: the lab's own command (lifecycle, images, demo); HMC commands are separate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+from lpmlab.cli.common import HmcArgumentParser, run
+
+
+def parser() -> HmcArgumentParser:
+    p = HmcArgumentParser(prog="lpmlab", description="Live Partition Mobility lab on KVM/libvirt")
+    sub = p.add_subparsers(dest="group", required=True)
+    lab = sub.add_parser("lab", help="bring the lab up or down, or show it")
+    labsub = lab.add_subparsers(dest="verb", required=True)
+    up = labsub.add_parser("up", help="create the lab (idempotent)")
+    up.add_argument("-t", "--topology", help="topology YAML (default: the built-in lab)")
+    labsub.add_parser("down", help="remove everything the lab created")
+    st = labsub.add_parser("status", help="what runs where")
+    st.add_argument("--json", action="store_true")
+    con = labsub.add_parser("console", help="print the tail of a partition's console log")
+    con.add_argument("partition")
+    con.add_argument("-n", "--lines", type=int, default=40)
+    img = sub.add_parser("image", help="partition boot images")
+    imgsub = img.add_subparsers(dest="verb", required=True)
+    b = imgsub.add_parser("build", help="build (or reuse) the partition image")
+    b.add_argument("--rebuild", action="store_true")
+    demo = sub.add_parser("demo", help="lab up, migrate lpar1 there and back, print the results")
+    demo.add_argument("-p", "--partition", default="lpar1")
+    demo.add_argument("--dirty-rate", type=int, default=64, help="MiB/s the guest dirties")
+    demo.add_argument("--wss", type=int, default=128, help="working set MiB")
+    demo.add_argument("--json", action="store_true", help="results as JSON on stdout")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(argv)
+    if args.group == "lab":
+        from lpmlab.cli import lab
+
+        return {"up": lab.up, "down": lab.down, "status": lab.status,
+                "console": lab.console}[args.verb](args)
+    if args.group == "image":
+        from lpmlab.images import ensure_partition_image
+
+        img = ensure_partition_image(rebuild=args.rebuild)
+        print(json.dumps({"digest": img.digest, "kernel": str(img.kernel),
+                          "initrd": str(img.initrd), "kernel_version": img.kernel_version},
+                         indent=2))
+        return 0
+    if args.group == "demo":
+        from lpmlab.demo import Demo
+
+        return Demo(args.partition, args.dirty_rate, args.wss).run(as_json=args.json)
+    return 2
+
+
+def cli() -> None:
+    sys.exit(run(main))

@@ -1,0 +1,56 @@
+"""lssyscfg: list managed systems and partitions in HMC record format."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+from lpmlab.cli.common import HmcArgumentParser, emit, run
+from lpmlab.errors import UsageError
+from lpmlab.hmc import records
+
+
+def parser() -> HmcArgumentParser:
+    p = HmcArgumentParser(prog="lssyscfg", description="List managed systems and partitions.")
+    p.add_argument("-r", dest="resource", required=True, choices=["sys", "lpar"],
+                   help="sys: managed systems; lpar: partitions of -m")
+    p.add_argument("-m", dest="system", help="managed system name")
+    p.add_argument("-F", dest="fields", help="attribute names, e.g. name,state or name:state")
+    p.add_argument("--header", action="store_true", help="print the -F names first")
+    p.add_argument("--filter", dest="filter", help='e.g. "lpar_names=lpar1,lpar2"')
+    p.add_argument("--json", action="store_true", help="JSON list of records")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(argv)
+    from lpmlab.hmc.system import Hmc
+
+    hmc = Hmc.open()
+    if args.resource == "sys":
+        frames = [hmc.require_frame(args.system)] if args.system else hmc.plan.frames()
+        recs = [hmc.sys_record(fp) for fp in frames]
+        allowed = ["names"]
+    else:
+        if not args.system:
+            raise UsageError("lssyscfg -r lpar needs -m managed-system",
+                             fix="add -m with a name from 'lssyscfg -r sys -F name'")
+        recs = hmc.lpar_records(args.system)
+        allowed = ["lpar_names", "lpar_ids"]
+    if args.filter:
+        flt = records.parse_filter(args.filter, allowed)
+        names = set(flt.get("lpar_names", []) + flt.get("names", []))
+        ids = set(flt.get("lpar_ids", []))
+        recs = [r for r in recs if (not names or r["name"] in names)
+                and (not ids or str(r.get("lpar_id")) in ids)]
+    if args.json:
+        json.dump(recs, sys.stdout, indent=2)
+        print()
+    else:
+        emit(records.render(recs, args.fields, args.header))
+    return 0
+
+
+def cli() -> None:
+    sys.exit(run(main))

@@ -1,0 +1,67 @@
+"""The Ansible inventory lpmlab renders from a topology (all hosts local on the single box)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from lpmlab import paths
+from lpmlab.fabric import plan as P
+
+
+def render(lab: P.LabPlan, host_uuids: dict[str, str],
+           domain_xml: dict[str, str]) -> dict[str, Any]:
+    t = lab.topology
+    common = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "hub_ns": P.HUB_NS,
+        "lab_bridge": P.LAB_BRIDGE,
+        "mover_bridge": P.MOVER_BRIDGE,
+        "sea_bridge": P.SEA_BRIDGE,
+        "lab_prefix": t.lab.subnet.prefixlen,
+        "mover_prefix": t.mover.subnet.prefixlen,
+        "hmc_address": str(t.hmc_address),
+        "san_dir": str(lab.san_dir),
+        "iscsi_port": P.ISCSI_PORT,
+        "lpmlab_src": str(paths.repo_root()),
+    }
+    frames = {}
+    for fp in lab.frames():
+        f = fp.frame
+        frames[f.name] = {
+            "frame_ns": fp.ns, "frame_dir": str(fp.dir), "frame_address": str(f.address),
+            "frame_hub_ifname": fp.hub_ifname, "host_uuid": host_uuids[f.name],
+            "migration_port_min": f.migration_ports[0],
+            "migration_port_max": f.migration_ports[1],
+        }
+    luns = [{"tid": pp.partition.index + 1, "path": str(pp.disk_image),
+             "size_mb": pp.partition.disk.size_mb, "partition": pp.partition.name}
+            for pp in lab.partitions() if pp.partition.disk is not None]
+    vios = {}
+    for vp in lab.all_vios():
+        v = vp.vios
+        vios[v.name] = {
+            "vios_ns": vp.ns, "vios_dir": str(vp.dir), "vios_address": str(v.address),
+            "vios_hub_ifname": vp.hub_ifname, "vios_mover_hub_ifname": vp.mover_hub_ifname,
+            "mover_address": str(v.mover_address or ""), "msp": v.msp,
+            "tgt_control_port": vp.tgt_control_port, "msp_control": str(vp.msp_control),
+            "luns": [dict(lun, iqn=lab.partition(lun["partition"]).iqn(v.name)) for lun in luns],
+        }
+    lab_uris = [fp.uri for fp in lab.frames()]
+    parts = {}
+    for pp in lab.partitions():
+        p = pp.partition
+        parts[p.name] = {"frame_uri": lab.frame(p.frame).uri, "lab_uris": lab_uris,
+                         "domain_xml": domain_xml[p.name]}
+    return {
+        "all": {
+            "vars": common,
+            "children": {
+                "hmc": {"hosts": {"hmc": {}}},
+                "frames": {"hosts": frames},
+                "vios": {"hosts": vios},
+                "partitions": {"hosts": parts},
+            },
+        }
+    }

@@ -1,0 +1,143 @@
+"""Everything the lab derives from a topology: namespaces, paths, URIs, interface names.
+
+One place computes these so that the playbooks, the controller and teardown agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lpmlab import paths
+from lpmlab.fabric.netns import ns_name
+from lpmlab.topology import Frame, Partition, Topology, Vios
+
+HUB_NS = ns_name("hub")
+LAB_BRIDGE = "labbr"
+MOVER_BRIDGE = "movbr"
+SEA_BRIDGE = "sea0"
+IQN_PREFIX = "iqn.2026-11.dev.lpmlab"
+ISCSI_PORT = 3260
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    frame: Frame
+    ns: str
+    dir: Path
+
+    @property
+    def socket(self) -> Path:
+        return self.dir / "run" / "libvirt-sock"
+
+    @property
+    def uri(self) -> str:
+        """How the controller reaches the frame's libvirtd (a path: no namespace needed)."""
+        return f"qemu+unix:///system?socket={self.socket}"
+
+    @property
+    def peer_uri(self) -> str:
+        """How another frame's libvirtd reaches this one (peer-to-peer migration)."""
+        return f"qemu+tcp://{self.frame.address}/system"
+
+    @property
+    def hub_ifname(self) -> str:
+        return f"lf{self.frame.index}"
+
+
+@dataclass(frozen=True)
+class ViosPlan:
+    vios: Vios
+    ns: str
+    dir: Path
+
+    @property
+    def tgt_control_port(self) -> int:
+        # Port 0 belongs to a system tgtd; each VIOS gets its own control socket.
+        return 100 + self.vios.index
+
+    @property
+    def msp_control(self) -> Path:
+        return self.dir / "msp.sock"
+
+    @property
+    def hub_ifname(self) -> str:
+        return f"lv{self.vios.index}"
+
+    @property
+    def mover_hub_ifname(self) -> str:
+        return f"mv{self.vios.index}"
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    partition: Partition
+    dir: Path
+    san_dir: Path
+
+    @property
+    def disk_image(self) -> Path:
+        return self.san_dir / f"{self.partition.name}.img"
+
+    @property
+    def initrd(self) -> Path:
+        return self.dir / "initrd.gz"
+
+    @property
+    def console_log(self) -> Path:
+        return self.dir / "console.log"
+
+    def iqn(self, vios: str) -> str:
+        """The target through which ``vios`` serves this partition's LUN."""
+        return f"{IQN_PREFIX}:{vios}.{self.partition.name}"
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    topology: Topology
+    dir: Path
+
+    @classmethod
+    def for_topology(cls, topology: Topology, lab_dir: Path | None = None) -> LabPlan:
+        return cls(topology, lab_dir or paths.lab_dir())
+
+    @property
+    def san_dir(self) -> Path:
+        """Shared storage: every VIOS serves LUNs backed by these files (the "SAN")."""
+        return self.dir / "san"
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "state.json"
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.dir / "keys" / "id_ed25519"
+
+    @property
+    def db_path(self) -> Path:
+        return self.dir / "hmc.sqlite"
+
+    def frame(self, name: str) -> FramePlan:
+        f = self.topology.frame(name)
+        return FramePlan(f, ns_name(f.name), self.dir / "frames" / f.name)
+
+    def frames(self) -> list[FramePlan]:
+        return [self.frame(f.name) for f in self.topology.frames]
+
+    def vios(self, name: str) -> ViosPlan:
+        v = self.topology.vios_named(name)
+        return ViosPlan(v, ns_name(v.name), self.dir / "vios" / v.name)
+
+    def all_vios(self) -> list[ViosPlan]:
+        return [self.vios(v.name) for v in self.topology.vios]
+
+    def partition(self, name: str) -> PartitionPlan:
+        p = self.topology.partition(name)
+        return PartitionPlan(p, self.dir / "partitions" / p.name, self.san_dir)
+
+    def partitions(self) -> list[PartitionPlan]:
+        return [self.partition(p.name) for p in self.topology.partitions]
+
+    def namespaces(self) -> list[str]:
+        return [HUB_NS] + [f.ns for f in self.frames()] + [v.ns for v in self.all_vios()]

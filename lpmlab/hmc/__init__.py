@@ -1,0 +1,1 @@
+"""The HMC core: managed systems, partitions, migrations and their records."""

@@ -1,0 +1,37 @@
+"""lpmlab's HSCL-style message codes in one table: code -> (message template, fix template).
+
+Codes the real HMC documents keep their numbers (HSCL8012, HSCL3653, ...); the rest are
+lpmlab's own, in the HSCLL4xx range, and say so in docs/hmc.md.
+"""
+
+from __future__ import annotations
+
+CODES: dict[str, tuple[str, str]] = {
+    "HSCL8012": ("The partition {obj} was not found on managed system {sys}.",
+                 "list the partitions with 'lssyscfg -r lpar -m {sys}'"),
+    "HSCL8011": ("The managed system {obj} was not found.",
+                 "list the managed systems with 'lssyscfg -r sys -F name'"),
+    "HSCLL401": ("The source and destination managed systems are both {obj}.",
+                 "name another managed system with -t"),
+    "HSCLL402": ("Partition {obj} is already migrating ({detail}).",
+                 "wait for it ('lslparmigr -r lpar -m {sys}') or stop it with "
+                 "'migrlpar -o s -m {sys} -p {obj}'"),
+    "HSCLL403": ("Partition {obj} is not running (state {detail}); an active migration "
+                 "needs a running partition.",
+                 "activate it with 'chsysstate -m {sys} -r lpar -n {obj} -o on'"),
+    "HSCLL404": ("No mover service partition is available on managed system {obj}.",
+                 "set msp=1 on a VIOS of {obj} in the topology or with chsyscfg"),
+    "HSCLL405": ("The mover service partition {obj} does not answer.",
+                 "check it with 'lpmlab lab status'; 'lpmlab lab up' restarts it"),
+    "HSCLL406": ("The migration of partition {obj} failed in the hypervisor: {detail}",
+                 "the partition is still on {sys}; check 'lpmlab lab status' and retry"),
+    "HSCLL407": ("No free migration port is left on managed system {obj}.",
+                 "wait for running migrations to end, or widen migration_ports in the topology"),
+}
+
+
+def text(code: str, **kw: object) -> tuple[str, str]:
+    msg, fix = CODES[code]
+    kw.setdefault("detail", "")
+    kw.setdefault("sys", "")
+    return msg.format(**kw), fix.format(**kw)

@@ -1,0 +1,170 @@
+"""Active partition migration: validate, carry the stream over the MSPs, complete, record.
+
+The stream path is set up per migration: the source MSP relay listens on the source VIOS's
+lab address at a port of the destination frame's migration range and forwards over the mover
+network to the destination MSP, whose relay hands it to the destination frame's QEMU.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from lpmlab.adapter import domain_xml as dx
+from lpmlab.adapter import migration as mig
+from lpmlab.errors import FabricError, HypervisorError, MigrationError, UsageError
+from lpmlab.fabric import plan as P
+from lpmlab.fabric.msp_client import MspClient
+from lpmlab.hmc.store import MigrationRecord
+from lpmlab.hmc.system import Hmc, hscl_error
+
+
+@dataclass
+class MspPair:
+    source: P.ViosPlan
+    dest: P.ViosPlan
+
+
+@dataclass
+class MigrationResult:
+    record: MigrationRecord
+    wall_s: float
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def pick_msps(hmc: Hmc, source: str, dest: str) -> MspPair:
+    """Default MSP choice: the first MSP VIOS of each frame (issue #3 adds user choice)."""
+    def first(frame: str) -> P.ViosPlan:
+        for vp in hmc.plan.all_vios():
+            if vp.vios.frame == frame and vp.vios.msp:
+                return vp
+        raise hscl_error(MigrationError, "HSCLL404", obj=frame)
+    return MspPair(first(source), first(dest))
+
+
+def dest_storage_vios(hmc: Hmc, dest: str) -> P.ViosPlan:
+    for vp in hmc.plan.all_vios():
+        if vp.vios.frame == dest:
+            return vp
+    raise MigrationError(f"managed system {dest} has no VIOS to host the partition's "
+                         "virtual SCSI adapter", code="HSCLA319",
+                         fix=f"add a VIOS on {dest} to the topology")
+
+
+class LiveMigration:
+    """One active migration of one partition from ``source`` to ``dest``."""
+
+    def __init__(self, hmc: Hmc, partition: str, source: str, dest: str) -> None:
+        self.hmc = hmc
+        self.partition = partition
+        self.source = source
+        self.dest = dest
+
+    def validate(self) -> tuple[Any, MspPair]:
+        hmc = self.hmc
+        hmc.require_frame(self.source)
+        hmc.require_frame(self.dest)
+        if self.source == self.dest:
+            raise hscl_error(UsageError, "HSCLL401", obj=self.source)
+        info = hmc.locate(self.partition, self.source)
+        running = hmc.active_migration(self.partition)
+        if running:
+            raise hscl_error(MigrationError, "HSCLL402", obj=self.partition,
+                             sys=running.source_sys,
+                             detail=f"{running.source_sys} -> {running.dest_sys}, "
+                                    f"record {running.id}")
+        if info.state != "running":
+            raise hscl_error(MigrationError, "HSCLL403", obj=self.partition, sys=self.source,
+                             detail=info.state)
+        msps = pick_msps(hmc, self.source, self.dest)
+        for vp in (msps.source, msps.dest):
+            try:
+                MspClient(vp.vios.name, vp.msp_control, timeout=2).stats()
+            except FabricError as exc:
+                raise hscl_error(MigrationError, "HSCLL405", obj=vp.vios.name) from exc
+        return info, msps
+
+    def _free_port(self) -> int:
+        lo, hi = self.hmc.plan.frame(self.dest).frame.migration_ports
+        used = {m.port for m in self.hmc.store.active() if m.dest_sys == self.dest}
+        for port in range(lo, hi + 1):
+            if port not in used:
+                return port
+        raise hscl_error(MigrationError, "HSCLL407", obj=self.dest)
+
+    def run(self) -> MigrationResult:
+        t0 = time.monotonic()
+        _info, msps = self.validate()
+        hmc = self.hmc
+        rec = MigrationRecord(self.partition, self.source, self.dest,
+                              command=shlex.join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
+                              source_msp=msps.source.vios.name, dest_msp=msps.dest.vios.name)
+        rec.stats["controller_pid"] = os.getpid()
+        rec.phase("validate", seconds=round(time.monotonic() - t0, 3))
+        rec.port = self._free_port()
+        hmc.store.save(rec)
+        src_relay = MspClient(msps.source.vios.name, msps.source.msp_control)
+        dst_relay = MspClient(msps.dest.vios.name, msps.dest.msp_control)
+        dest_frame = hmc.plan.frame(self.dest).frame
+        port = rec.port
+        dom = hmc.conn(self.source).lookup(self.partition)
+        assert dom is not None  # validate() found it
+        sampler = mig.JobSampler(dom)
+        try:
+            assert msps.dest.vios.mover_address and msps.source.vios.mover_address
+            dst_relay.forward(rec.id, (str(msps.dest.vios.mover_address), port),
+                              (str(dest_frame.address), port))
+            src_relay.forward(rec.id, (str(msps.source.vios.address), port),
+                              (str(msps.dest.vios.mover_address), port))
+            storage = dest_storage_vios(hmc, self.dest)
+            dest_xml = dx.retarget_disk(
+                dom.XMLDesc(0x2),  # VIR_DOMAIN_XML_SECURE
+                dx.IscsiDisk(str(storage.vios.address),
+                             hmc.plan.partition(self.partition).iqn(storage.vios.name),
+                             vios=storage.vios.name, port=P.ISCSI_PORT))
+            req = mig.MigrationRequest(
+                dest_peer_uri=hmc.plan.frame(self.dest).peer_uri,
+                migrate_uri=f"tcp://{msps.source.vios.address}:{port}",
+                listen_address=str(dest_frame.address), dest_xml=dest_xml)
+            rec.state = "Migration In Progress"
+            rec.phase("transfer")
+            hmc.store.save(rec)
+            sampler.start()
+            mig.migrate(dom, req)
+            sampler.stop()
+            rec.phase("complete")
+            new = hmc.conn(self.dest).lookup(self.partition)
+            rec.stats["job"] = _clean(mig.completed_stats(new) if new else {}) or \
+                _clean(sampler.last)
+            rec.state, rec.result = "Migration Complete", "success"
+        except (HypervisorError, FabricError) as exc:
+            sampler.stop()
+            rec.state, rec.result = "Migration Failed", "failed"
+            rec.error = exc.message
+            rec.stats["job"] = _clean(sampler.last)
+            rec.phase("failed", error=exc.message)
+            raise hscl_error(MigrationError, "HSCLL406", obj=self.partition, sys=self.source,
+                             detail=exc.message) from exc
+        finally:
+            rec.stats["msp_bytes"] = {}
+            for name, relay in ((msps.source.vios.name, src_relay),
+                                (msps.dest.vios.name, dst_relay)):
+                try:
+                    closed = relay.close(rec.id) or {}
+                    rec.stats["msp_bytes"][name] = closed.get("bytes_forward", 0) + \
+                        closed.get("bytes_back", 0)
+                except FabricError:
+                    rec.stats["msp_bytes"][name] = None
+            rec.ended = time.time()
+            rec.stats["wall_s"] = round(time.monotonic() - t0, 3)
+            hmc.store.save(rec)
+        return MigrationResult(rec, rec.stats["wall_s"], rec.stats.get("job", {}))
+
+
+def _clean(stats: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe job statistics."""
+    return {k: v for k, v in stats.items() if isinstance(v, (int, float, str, bool))}

@@ -1,0 +1,127 @@
+"""Migration records in SQLite: who asked, when, phases, MSPs, bytes, result, error.
+
+Other processes (``lslparmigr`` in another terminal) read the same file while a migration runs.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS migrations (
+    id TEXT PRIMARY KEY,
+    partition TEXT NOT NULL,
+    source_sys TEXT NOT NULL,
+    dest_sys TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    migration_type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    command TEXT NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    source_msp TEXT,
+    dest_msp TEXT,
+    port INTEGER,
+    phases TEXT NOT NULL DEFAULT '[]',
+    stats TEXT NOT NULL DEFAULT '{}',
+    result TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS migrations_partition ON migrations(partition, state);
+"""
+
+# lslparmigr migration_state values
+IN_PROGRESS_STATES = ("Migration Starting", "Migration In Progress", "Migration Stopping")
+
+
+@dataclass
+class MigrationRecord:
+    partition: str
+    source_sys: str
+    dest_sys: str
+    operation: str = "m"
+    migration_type: str = "active"
+    state: str = "Migration Starting"
+    requested_by: str = field(default_factory=lambda: _user())
+    command: str = ""
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+    source_msp: str | None = None
+    dest_msp: str | None = None
+    port: int | None = None
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+    result: str | None = None
+    error: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def phase(self, name: str, **detail: Any) -> None:
+        self.phases.append({"phase": name, "at": time.time(), **detail})
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+class MigrationStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.executescript(SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.row_factory = sqlite3.Row
+        return db
+
+    def save(self, rec: MigrationRecord) -> None:
+        row = dict(rec.__dict__)
+        row["phases"] = json.dumps(rec.phases)
+        row["stats"] = json.dumps(rec.stats)
+        cols = ",".join(row)
+        marks = ",".join(f":{k}" for k in row)
+        with self._db() as db:
+            db.execute(f"INSERT OR REPLACE INTO migrations ({cols}) VALUES ({marks})", row)
+
+    @staticmethod
+    def _record(row: sqlite3.Row) -> MigrationRecord:
+        d = dict(row)
+        d["phases"] = json.loads(d["phases"])
+        d["stats"] = json.loads(d["stats"])
+        return MigrationRecord(**d)
+
+    def get(self, mid: str) -> MigrationRecord | None:
+        with self._db() as db:
+            row = db.execute("SELECT * FROM migrations WHERE id=?", (mid,)).fetchone()
+        return self._record(row) if row else None
+
+    def active(self) -> list[MigrationRecord]:
+        marks = ",".join("?" * len(IN_PROGRESS_STATES))
+        with self._db() as db:
+            rows = db.execute(f"SELECT * FROM migrations WHERE state IN ({marks})",
+                              IN_PROGRESS_STATES).fetchall()
+        return [self._record(r) for r in rows]
+
+    def latest(self, partition: str | None = None, limit: int = 50) -> list[MigrationRecord]:
+        with self._db() as db:
+            if partition:
+                rows = db.execute("SELECT * FROM migrations WHERE partition=? ORDER BY started "
+                                  "DESC LIMIT ?", (partition, limit)).fetchall()
+            else:
+                rows = db.execute("SELECT * FROM migrations ORDER BY started DESC LIMIT ?",
+                                  (limit,)).fetchall()
+        return [self._record(r) for r in rows]

@@ -1,0 +1,195 @@
+"""The HMC's view of the lab: managed systems, partitions (and VIOS), where each one lives."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lpmlab.adapter.connection import DomainInfo, FrameConnection
+from lpmlab.errors import LpmlabError, NotFoundError
+from lpmlab.fabric import netns
+from lpmlab.fabric import plan as P
+from lpmlab.fabric.lab import LabState, load_state
+from lpmlab.hmc import codes
+from lpmlab.hmc.store import MigrationRecord, MigrationStore
+
+LPAR_STATE = {"running": "Running", "paused": "Running", "shutoff": "Not Activated",
+              "shutdown": "Shutting Down", "crashed": "Error", "pmsuspended": "Running",
+              "nostate": "Starting"}
+
+
+def hscl_error(cls: type[LpmlabError], code: str, **kw: object) -> LpmlabError:
+    msg, fix = codes.text(code, **kw)
+    return cls(msg, fix=fix, code=code)
+
+
+@dataclass
+class Placement:
+    """Where one partition is defined and in what state."""
+
+    frame: str
+    info: DomainInfo
+
+
+class Hmc:
+    """Opens the running lab and answers the HMC's questions about it."""
+
+    def __init__(self, plan: P.LabPlan, state: LabState) -> None:
+        self.plan = plan
+        self.state = state
+        self.topology = plan.topology
+        self._conns: dict[str, FrameConnection] = {}
+        self.store = MigrationStore(plan.db_path)
+
+    @classmethod
+    def open(cls, lab_dir: Path | None = None) -> Hmc:
+        plan, state = load_state(lab_dir)
+        return cls(plan, state)
+
+    # -- managed systems -------------------------------------------------------------------
+    def require_frame(self, name: str | None) -> P.FramePlan:
+        if not name:
+            raise NotFoundError("no managed system given", fix="name one with -m")
+        try:
+            return self.plan.frame(name)
+        except KeyError:
+            raise hscl_error(NotFoundError, "HSCL8011", obj=name) from None
+
+    def conn(self, frame: str) -> FrameConnection:
+        if frame not in self._conns:
+            fp = self.require_frame(frame)
+            self._conns[frame] = FrameConnection(frame, fp.uri)
+        return self._conns[frame]
+
+    def sys_record(self, fp: P.FramePlan) -> dict[str, Any]:
+        f = fp.frame
+        try:
+            self.conn(f.name).host_uuid()
+            state = "Operating"
+        except LpmlabError:
+            state = "No Connection"
+        active = [m for m in self.store.active() if f.name in (m.source_sys, m.dest_sys)]
+        used_mem = sum(p.memory_mb for p in self._partitions_defined_on(f.name))
+        return {
+            "name": f.name, "type_model": f.type_model, "serial_num": f.serial_num,
+            "ipaddr": str(f.address), "state": state,
+            "active_lpar_mobility_capable": int(f.mobility_capable),
+            "inactive_lpar_mobility_capable": int(f.mobility_capable),
+            "lpar_proc_compat_modes": list(f.proc_compat_modes),
+            "max_lpars": 1000, "curr_sys_proc_units": f.processors,
+            "installed_sys_mem": f.memory_mb, "curr_avail_sys_mem": f.memory_mb - used_mem,
+            "mem_region_size": f.lmb_size_mb, "battery_power": int(f.battery_power),
+            "num_active_migrations_supported": f.max_active_migrations,
+            "num_active_migrations_in_progress": len(active),
+        }
+
+    def _partitions_defined_on(self, frame: str) -> list[Any]:
+        out = []
+        for info in self.domains_on(frame):
+            try:
+                out.append(self.topology.partition(info.name))
+            except KeyError:
+                continue
+        return out
+
+    # -- partitions ------------------------------------------------------------------------
+    def domains_on(self, frame: str) -> list[DomainInfo]:
+        try:
+            return self.conn(frame).lab_domains()
+        except LpmlabError:
+            return []
+
+    def placements(self, name: str) -> list[Placement]:
+        """Every frame where ``name`` is defined (exactly one, when all is well)."""
+        out = []
+        for fp in self.plan.frames():
+            for info in self.domains_on(fp.frame.name):
+                if info.name == name:
+                    out.append(Placement(fp.frame.name, info))
+        return out
+
+    def locate(self, name: str, frame: str) -> DomainInfo:
+        """The partition ``name`` as defined on ``frame``, or HSCL8012."""
+        self.require_frame(frame)
+        for info in self.domains_on(frame):
+            if info.name == name:
+                return info
+        elsewhere = [p.frame for p in self.placements(name)]
+        detail = f" It is on {', '.join(elsewhere)}." if elsewhere else ""
+        err = hscl_error(NotFoundError, "HSCL8012", obj=name, sys=frame)
+        err.message += detail
+        err.args = (err.message,)
+        return _raise(err)
+
+    def active_migration(self, partition: str) -> MigrationRecord | None:
+        for m in self.store.active():
+            if m.partition == partition and _owner_alive(m):
+                return m
+        return None
+
+    def lpar_state(self, frame: str, info: DomainInfo) -> str:
+        state = LPAR_STATE.get(info.state, "Error")
+        mig = self.active_migration(info.name)
+        if mig and frame in (mig.source_sys, mig.dest_sys):
+            return "Migrating - Running" if state == "Running" else "Migrating - Not Activated"
+        return state
+
+    def lpar_records(self, frame: str) -> list[dict[str, Any]]:
+        fp = self.require_frame(frame)
+        recs: list[dict[str, Any]] = []
+        for vp in self.plan.all_vios():
+            v = vp.vios
+            if v.frame != frame:
+                continue
+            running = netns.exists(vp.ns) and _pidfile_alive(vp.dir / "tgtd.pid")
+            recs.append({
+                "name": v.name, "lpar_id": v.lpar_id, "lpar_env": "vioserver",
+                "state": "Running" if running else "Not Activated",
+                "curr_lpar_proc_compat_mode": "default", "msp": int(v.msp),
+                "time_ref": int(v.time_ref), "rmc_state": "active" if running else "inactive",
+                "migration_disabled": 1,
+            })
+        for info in self.domains_on(fp.frame.name):
+            md = info.metadata
+            recs.append({
+                "name": info.name, "lpar_id": int(md.get("lpar_id", 0)),
+                "lpar_env": md.get("lpar_env", "aixlinux"),
+                "state": self.lpar_state(frame, info),
+                "curr_lpar_proc_compat_mode": md.get("proc_compat_mode", "default"),
+                "curr_profile": md.get("profile", ""), "msp": 0, "time_ref": 0,
+                "migration_disabled": int(md.get("migration_disabled", "0")),
+            })
+        recs.sort(key=lambda r: r["lpar_id"])
+        return recs
+
+    def close(self) -> None:
+        for c in self._conns.values():
+            c.close()
+        self._conns.clear()
+
+
+def _raise(err: LpmlabError) -> Any:
+    raise err
+
+
+def _pidfile_alive(path: Path) -> bool:
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _owner_alive(rec: MigrationRecord) -> bool:
+    """A record left 'in progress' by a controller that died is not a live migration."""
+    pid = rec.stats.get("controller_pid")
+    if not pid:
+        return True
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except OSError:
+        return False

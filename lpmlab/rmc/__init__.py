@@ -1,0 +1,1 @@
+"""The partition OS channel (RMC): SSH from the controller into partitions."""

@@ -1,0 +1,1 @@
+"""Built-in lab topologies (package data)."""

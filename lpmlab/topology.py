@@ -1,0 +1,365 @@
+"""The lab topology: frames, VIOS/MSPs, networks and partitions, parsed from YAML.
+
+A topology names every object the lab creates. Parsing checks it completely, so a bad file
+fails before anything on the host changes; each error names the field and the fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lpmlab.errors import TopologyError
+
+# Lab traffic may only use the benchmarking range, on interfaces in namespaces the lab creates.
+LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+PROC_COMPAT_MODES = ("default", "POWER8", "POWER9", "POWER10")
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    subnet: ipaddress.IPv4Network
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A managed system: one libvirt daemon with its own host UUID."""
+
+    name: str
+    index: int
+    address: ipaddress.IPv4Address
+    type_model: str = "9009-42A"
+    serial_num: str = ""
+    memory_mb: int = 8192
+    processors: int = 8
+    lmb_size_mb: int = 256
+    proc_compat_modes: tuple[str, ...] = PROC_COMPAT_MODES
+    mobility_capable: bool = True
+    battery_power: bool = False
+    max_active_migrations: int = 16
+    max_inactive_migrations: int = 4
+    migration_ports: tuple[int, int] = (49152, 49215)
+
+
+@dataclass(frozen=True)
+class Vios:
+    """A Virtual I/O Server: serves partition disks (iSCSI) and, with msp, the migration stream."""
+
+    name: str
+    index: int
+    frame: str
+    lpar_id: int
+    address: ipaddress.IPv4Address
+    msp: bool = True
+    mover_address: ipaddress.IPv4Address | None = None
+    time_ref: bool = False
+
+
+@dataclass(frozen=True)
+class Disk:
+    size_mb: int
+    vios: str
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A mobile partition (AIX/Linux environment): a pseries domain."""
+
+    name: str
+    index: int
+    frame: str
+    lpar_id: int
+    address: ipaddress.IPv4Address
+    memory_mb: int = 512
+    procs: int = 1
+    proc_compat_mode: str = "default"
+    disk: Disk | None = None
+    mac: str = ""
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    lab: Network
+    mover: Network
+    hmc_address: ipaddress.IPv4Address
+    frames: tuple[Frame, ...]
+    vios: tuple[Vios, ...]
+    partitions: tuple[Partition, ...]
+    source: str = "<built-in default>"
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def frame(self, name: str) -> Frame:
+        for f in self.frames:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def vios_on(self, frame: str) -> list[Vios]:
+        return [v for v in self.vios if v.frame == frame]
+
+    def partitions_on(self, frame: str) -> list[Partition]:
+        return [p for p in self.partitions if p.frame == frame]
+
+    def partition(self, name: str) -> Partition:
+        for p in self.partitions:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def vios_named(self, name: str) -> Vios:
+        for v in self.vios:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+
+def default_topology_text() -> str:
+    return resources.files("lpmlab.topologies").joinpath("default.yaml").read_text()
+
+
+def load(path: str | Path | None = None) -> Topology:
+    """Parse a topology file, or the built-in default when ``path`` is None."""
+    if path is None:
+        return parse(default_topology_text(), source="<built-in default>")
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise TopologyError(f"cannot read topology file {p}: {exc.strerror}",
+                            fix="give the path of an existing YAML topology file") from exc
+    return parse(text, source=str(p))
+
+
+def parse(text: str, *, source: str = "<string>") -> Topology:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TopologyError(f"{source}: not valid YAML: {exc}",
+                            fix="fix the YAML syntax (see docs/topology.md)") from exc
+    if not isinstance(data, dict):
+        raise TopologyError(f"{source}: the topology must be a mapping",
+                            fix="start from lpmlab/topologies/default.yaml")
+    return _Parser(source).topology(data)
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str, fix: str) -> TopologyError:
+        return TopologyError(f"{self.source}: {where}: {problem}", fix=fix)
+
+    # -- typed field readers -------------------------------------------------------------
+    def _get(self, d: dict[str, Any], key: str, where: str, default: Any = ...) -> Any:
+        if key in d:
+            return d[key]
+        if default is ...:
+            raise self.fail(where, f"missing required field '{key}'", f"add '{key}:'")
+        return default
+
+    def integer(self, d: dict[str, Any], key: str, where: str, default: Any = ...,
+                lo: int | None = None, hi: int | None = None) -> int:
+        v = self._get(d, key, where, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.fail(f"{where}.{key}", f"expected an integer, got {v!r}", "write a number")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise self.fail(f"{where}.{key}", f"{v} is outside {lo}..{hi}",
+                            f"choose a value between {lo} and {hi}")
+        return v
+
+    def boolean(self, d: dict[str, Any], key: str, where: str, default: Any = ...) -> bool:
+        v = self._get(d, key, where, default)
+        if not isinstance(v, bool):
+            raise self.fail(f"{where}.{key}", f"expected true or false, got {v!r}",
+                            "write true or false")
+        return v
+
+    def name(self, d: dict[str, Any], where: str) -> str:
+        v = self._get(d, "name", where)
+        if not isinstance(v, str) or not NAME_RE.match(v):
+            raise self.fail(f"{where}.name", f"invalid name {v!r}",
+                            "use 1-31 characters: lower-case letters, digits, '-' or '_', "
+                            "starting with a letter")
+        return v
+
+    def address(self, d: dict[str, Any], key: str, where: str,
+                net: Network | None) -> ipaddress.IPv4Address:
+        v = self._get(d, key, where)
+        try:
+            addr = ipaddress.IPv4Address(str(v))
+        except ValueError as exc:
+            raise self.fail(f"{where}.{key}", f"{v!r} is not an IPv4 address",
+                            "write an address such as 198.18.0.11") from exc
+        if addr not in LAB_RANGE:
+            raise self.fail(f"{where}.{key}", f"{addr} is outside {LAB_RANGE}",
+                            f"lab addresses must lie in {LAB_RANGE} (benchmarking range)")
+        if net is not None and (addr not in net.subnet or addr in
+                                (net.subnet.network_address, net.subnet.broadcast_address)):
+            raise self.fail(f"{where}.{key}", f"{addr} is not a host address of the "
+                            f"{net.name} network {net.subnet}",
+                            f"pick a host address inside {net.subnet}")
+        return addr
+
+    def items(self, data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        v = data.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(i, dict) for i in v):
+            raise self.fail(key, "expected a list of mappings", f"write '{key}:' as a YAML list")
+        return v
+
+    # -- sections ------------------------------------------------------------------------
+    def network(self, nets: dict[str, Any], name: str) -> Network:
+        d = nets.get(name)
+        if not isinstance(d, dict):
+            raise self.fail(f"networks.{name}", "missing", f"declare networks.{name}.subnet")
+        try:
+            subnet = ipaddress.IPv4Network(str(self._get(d, "subnet", f"networks.{name}")))
+        except ValueError as exc:
+            raise self.fail(f"networks.{name}.subnet", str(exc), "write a CIDR such as "
+                            "198.18.0.0/24") from exc
+        if not subnet.subnet_of(LAB_RANGE):
+            raise self.fail(f"networks.{name}.subnet", f"{subnet} is outside {LAB_RANGE}",
+                            f"use a subnet of {LAB_RANGE}")
+        return Network(name, subnet)
+
+    def topology(self, data: dict[str, Any]) -> Topology:
+        nets = data.get("networks") or {}
+        if not isinstance(nets, dict):
+            raise self.fail("networks", "expected a mapping", "see docs/topology.md")
+        lab, mover = self.network(nets, "lab"), self.network(nets, "mover")
+        if lab.subnet.overlaps(mover.subnet):
+            raise self.fail("networks", "the lab and mover subnets overlap",
+                            "give the mover network its own subnet")
+        hmc = self.address(nets["lab"], "hmc_address", "networks.lab", lab)
+        frames = tuple(self.frame(d, i, lab) for i, d in enumerate(self.items(data, "frames")))
+        if not frames:
+            raise self.fail("frames", "no frames declared", "declare at least two frames")
+        vios = tuple(self.vios(d, i, lab, mover) for i, d in enumerate(self.items(data, "vios")))
+        parts = tuple(self.partition(d, i, lab)
+                      for i, d in enumerate(self.items(data, "partitions")))
+        name = data.get("name", "default")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise self.fail("name", f"invalid lab name {name!r}", "use a short lower-case name")
+        topo = Topology(name, lab, mover, hmc, frames, vios, parts, self.source, data)
+        self.cross_check(topo)
+        return topo
+
+    def frame(self, d: dict[str, Any], i: int, lab: Network) -> Frame:
+        where = f"frames[{i}]"
+        modes = d.get("proc_compat_modes", list(PROC_COMPAT_MODES))
+        if not isinstance(modes, list) or any(m not in PROC_COMPAT_MODES for m in modes):
+            raise self.fail(f"{where}.proc_compat_modes", f"invalid modes {modes!r}",
+                            f"choose from {', '.join(PROC_COMPAT_MODES)}")
+        ports = d.get("migration_ports", [49152, 49215])
+        if (not isinstance(ports, list) or len(ports) != 2
+                or not all(isinstance(p, int) for p in ports)
+                or not 1024 <= ports[0] <= ports[1] <= 65535):
+            raise self.fail(f"{where}.migration_ports", f"invalid port range {ports!r}",
+                            "write [first, last] with 1024 <= first <= last <= 65535")
+        name = self.name(d, where)
+        return Frame(
+            name=name, index=i, address=self.address(d, "address", where, lab),
+            type_model=str(d.get("type_model", "9009-42A")),
+            serial_num=str(d.get("serial_num", f"LPM{i + 1:04d}")),
+            memory_mb=self.integer(d, "memory_mb", where, 8192, 256),
+            processors=self.integer(d, "processors", where, 8, 1),
+            lmb_size_mb=self.integer(d, "lmb_size_mb", where, 256, 16, 4096),
+            proc_compat_modes=tuple(modes),
+            mobility_capable=self.boolean(d, "mobility_capable", where, True),
+            battery_power=self.boolean(d, "battery_power", where, False),
+            max_active_migrations=self.integer(d, "max_active_migrations", where, 16, 0),
+            max_inactive_migrations=self.integer(d, "max_inactive_migrations", where, 4, 0),
+            migration_ports=(ports[0], ports[1]),
+        )
+
+    def vios(self, d: dict[str, Any], i: int, lab: Network, mover: Network) -> Vios:
+        where = f"vios[{i}]"
+        msp = self.boolean(d, "msp", where, True)
+        mover_addr = (self.address(d, "mover_address", where, mover)
+                      if msp or "mover_address" in d else None)
+        return Vios(
+            name=self.name(d, where), index=i, frame=str(self._get(d, "frame", where)),
+            lpar_id=self.integer(d, "lpar_id", where, 1, 1, 1000),
+            address=self.address(d, "address", where, lab), msp=msp,
+            mover_address=mover_addr, time_ref=self.boolean(d, "time_ref", where, False),
+        )
+
+    def partition(self, d: dict[str, Any], i: int, lab: Network) -> Partition:
+        where = f"partitions[{i}]"
+        disk = None
+        if "disk" in d:
+            dd = d["disk"]
+            if not isinstance(dd, dict):
+                raise self.fail(f"{where}.disk", "expected a mapping",
+                                "write disk: {size_mb: 64, vios: vios1}")
+            disk = Disk(self.integer(dd, "size_mb", f"{where}.disk", 64, 8, 65536),
+                        str(self._get(dd, "vios", f"{where}.disk")))
+        mode = d.get("proc_compat_mode", "default")
+        if mode not in PROC_COMPAT_MODES:
+            raise self.fail(f"{where}.proc_compat_mode", f"invalid mode {mode!r}",
+                            f"choose from {', '.join(PROC_COMPAT_MODES)}")
+        return Partition(
+            name=self.name(d, where), index=i, frame=str(self._get(d, "frame", where)),
+            lpar_id=self.integer(d, "lpar_id", where, i + 2, 1, 1000),
+            address=self.address(d, "address", where, lab),
+            memory_mb=self.integer(d, "memory_mb", where, 512, 256, 16384),
+            procs=self.integer(d, "procs", where, 1, 1, 8),
+            proc_compat_mode=mode, disk=disk,
+            mac=str(d.get("mac") or f"52:54:00:4c:50:{i + 1:02x}"),
+        )
+
+    def cross_check(self, t: Topology) -> None:
+        names: dict[str, str] = {}
+        for kind, objs in (("frames", t.frames), ("vios", t.vios), ("partitions", t.partitions)):
+            for o in objs:
+                if o.name in names:
+                    raise self.fail(f"{kind}[{o.index}].name",
+                                    f"name '{o.name}' is already used by {names[o.name]}",
+                                    "give every frame, VIOS and partition its own name")
+                names[o.name] = f"{kind}[{o.index}]"
+        addrs: dict[Any, str] = {t.hmc_address: "networks.lab.hmc_address"}
+        for kind, objs in (("frames", t.frames), ("vios", t.vios), ("partitions", t.partitions)):
+            for o in objs:
+                for a in (o.address, getattr(o, "mover_address", None)):
+                    if a is None:
+                        continue
+                    if a in addrs:
+                        raise self.fail(f"{kind}[{o.index}]", f"address {a} is already used "
+                                        f"by {addrs[a]}", "give each endpoint its own address")
+                    addrs[a] = f"{kind}[{o.index}]"
+        frame_names = {f.name for f in t.frames}
+        vios_names = {v.name for v in t.vios}
+        for v in t.vios:
+            if v.frame not in frame_names:
+                raise self.fail(f"vios[{v.index}].frame", f"unknown frame '{v.frame}'",
+                                f"use one of: {', '.join(sorted(frame_names))}")
+        ids: dict[tuple[str, int], str] = {}
+        for kind, objs in (("vios", t.vios), ("partitions", t.partitions)):
+            for o in objs:
+                key = (o.frame, o.lpar_id)
+                if key in ids:
+                    raise self.fail(f"{kind}[{o.index}].lpar_id", f"partition ID {o.lpar_id} "
+                                    f"is already used on {o.frame} by {ids[key]}",
+                                    "give each partition on a frame its own lpar_id")
+                ids[key] = o.name
+        for p in t.partitions:
+            where = f"partitions[{p.index}]"
+            if p.frame not in frame_names:
+                raise self.fail(f"{where}.frame", f"unknown frame '{p.frame}'",
+                                f"use one of: {', '.join(sorted(frame_names))}")
+            lmb = t.frame(p.frame).lmb_size_mb
+            if p.memory_mb % lmb:
+                raise self.fail(f"{where}.memory_mb", f"{p.memory_mb} MiB is not a multiple "
+                                f"of the {lmb} MiB memory block of {p.frame}",
+                                f"use a multiple of {lmb}")
+            if p.disk is not None and p.disk.vios not in vios_names:
+                raise self.fail(f"{where}.disk.vios", f"unknown VIOS '{p.disk.vios}'",
+                                f"use one of: {', '.join(sorted(vios_names)) or '(none)'}")
