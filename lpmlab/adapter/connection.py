@@ -113,7 +113,14 @@ class FrameConnection:
             self._conn = None
 
     def host_uuid(self) -> str:
-        return self.conn.getCapabilities().split("<uuid>", 1)[1].split("</uuid>", 1)[0]
+        try:
+            caps = self.conn.getCapabilities()
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"{self.frame}: cannot read capabilities: {exc}") from exc
+        if "<uuid>" not in caps:
+            raise HypervisorError(f"{self.frame}: the hypervisor reports no host UUID",
+                                  fix="set host_uuid in the frame's libvirtd.conf")
+        return caps.split("<uuid>", 1)[1].split("</uuid>", 1)[0]
 
     def lookup(self, name: str) -> libvirt.virDomain | None:
         try:
@@ -124,13 +131,25 @@ class FrameConnection:
             raise HypervisorError(f"{self.frame}: lookup of {name} failed: {exc}") from exc
 
     def domains(self) -> Iterator[libvirt.virDomain]:
-        yield from self.conn.listAllDomains(0)
+        try:
+            doms = self.conn.listAllDomains(0)
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"{self.frame}: cannot list domains: {exc}") from exc
+        yield from doms
+
+    def migratable_xml(self, dom: libvirt.virDomain) -> str:
+        """The running definition as a destination may receive it."""
+        flags = libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_SECURE
+        try:
+            return dom.XMLDesc(flags)
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"{self.frame}: cannot read {dom.name()}: {exc}") from exc
 
     def info(self, dom: libvirt.virDomain) -> DomainInfo:
         try:
             state, _reason = dom.state()
             xml = dom.XMLDesc(0)
-            job = dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE if dom.isActive() else False
+            job = bool(dom.isActive()) and _job_active(dom)
             return DomainInfo(dom.name(), dom.UUIDString(), STATE_NAMES.get(state, "other"),
                               bool(dom.isPersistent()), domain_xml.read_metadata(xml), job)
         except libvirt.libvirtError as exc:
@@ -148,3 +167,11 @@ class FrameConnection:
             if info.metadata:
                 out.append(info)
         return out
+
+
+def _job_active(dom: libvirt.virDomain) -> bool:
+    """Whether a job (migration) runs; a domain whose job cannot be read is still listed."""
+    try:
+        return dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE
+    except libvirt.libvirtError:
+        return False

@@ -10,9 +10,6 @@ METADATA_NS = "https://lpmlab.dev/xmlns/partition/1.0"
 METADATA_TAG = f"{{{METADATA_NS}}}partition"
 ET.register_namespace("lpm", METADATA_NS)
 
-# HMC processor compatibility mode -> pseries max-cpu-compat (None: the machine default)
-COMPAT_CPU = {"default": None, "POWER8": "power8", "POWER9": "power9", "POWER10": "power10"}
-
 
 @dataclass(frozen=True)
 class IscsiDisk:
@@ -81,16 +78,13 @@ def render_partition(spec: PartitionSpec) -> str:
     _sub(os_el, "kernel", str(spec.kernel))
     _sub(os_el, "initrd", str(spec.initrd))
     _sub(os_el, "cmdline", spec.cmdline)
-    compat = COMPAT_CPU.get(spec.proc_compat_mode)
-    if compat:
-        cpu = _sub(dom, "cpu", mode="host-model")
-        _sub(cpu, "model", compat, fallback="forbid")
     _sub(dom, "on_poweroff", "destroy")
     _sub(dom, "on_reboot", "restart")
     _sub(dom, "on_crash", "destroy")
     dev = _sub(dom, "devices")
     _sub(dev, "emulator", "/usr/bin/qemu-system-ppc64")
     _sub(dev, "controller", type="scsi", index="0", model="ibmvscsi")
+    _sub(dev, "controller", type="usb", model="none")  # a POWER partition has no USB
     if spec.disk is not None:
         dev.append(disk_element(spec.disk))
     nic = _sub(dev, "interface", type="bridge")
@@ -119,16 +113,18 @@ def retarget_disk(xml: str, disk: IscsiDisk) -> str:
     Only the disk source changes, which libvirt accepts as ABI-compatible for migration.
     """
     root = ET.fromstring(xml)
+    retargeted = False
     for d in root.findall("devices/disk"):
         src = d.find("source")
         if src is None or src.get("protocol") != "iscsi":
             continue
+        retargeted = True
         src.set("name", f"{disk.iqn}/{disk.lun}")
         for h in src.findall("host"):
             src.remove(h)
         ET.SubElement(src, "host", {"name": disk.portal, "port": str(disk.port)})
     meta = root.find(f"metadata/{METADATA_TAG}")
-    if meta is not None and disk.vios:
+    if meta is not None and disk.vios and retargeted:
         meta.set("vios", disk.vios)
     return ET.tostring(root, encoding="unicode")
 

@@ -27,15 +27,15 @@ def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     from lpmlab.hmc.system import Hmc
 
+    if args.resource == "lpar" and not args.system:
+        raise UsageError("lssyscfg -r lpar needs -m managed-system",
+                         fix="add -m with a name from 'lssyscfg -r sys -F name'")
     hmc = Hmc.open()
     if args.resource == "sys":
         frames = [hmc.require_frame(args.system)] if args.system else hmc.plan.frames()
         recs = [hmc.sys_record(fp) for fp in frames]
         allowed = ["names"]
     else:
-        if not args.system:
-            raise UsageError("lssyscfg -r lpar needs -m managed-system",
-                             fix="add -m with a name from 'lssyscfg -r sys -F name'")
         recs = hmc.lpar_records(args.system)
         allowed = ["lpar_names", "lpar_ids"]
     if args.filter:

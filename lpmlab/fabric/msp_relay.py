@@ -144,6 +144,9 @@ class Relay:
             fwd = self.forwards.pop(fid, None)
         if fwd is None:
             return {"ok": True, "forward": self.closed.get(fid)}
+        # shutdown() wakes the thread blocked in accept(); close() alone leaves the port bound.
+        with contextlib.suppress(OSError):
+            fwd.sock.shutdown(socket.SHUT_RDWR)
         fwd.sock.close()
         with fwd.lock:
             for s in fwd.peers:

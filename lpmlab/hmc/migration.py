@@ -122,7 +122,7 @@ class LiveMigration:
                               (str(msps.dest.vios.mover_address), port))
             storage = dest_storage_vios(hmc, self.dest)
             dest_xml = dx.retarget_disk(
-                dom.XMLDesc(0x2),  # VIR_DOMAIN_XML_SECURE
+                hmc.conn(self.source).migratable_xml(dom),
                 dx.IscsiDisk(str(storage.vios.address),
                              hmc.plan.partition(self.partition).iqn(storage.vios.name),
                              vios=storage.vios.name, port=P.ISCSI_PORT))

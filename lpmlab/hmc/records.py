@@ -7,7 +7,6 @@ A value holding a comma (or a quote) is quoted the HMC way, which is CSV quoting
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -27,11 +26,15 @@ def _text(v: Any) -> str:
     return str(v)
 
 
+def _quote(field: str, delimiter: str) -> str:
+    """CSV-style quoting that also works for a delimiter of several characters."""
+    if delimiter in field or '"' in field or "\n" in field:
+        return '"' + field.replace('"', '""') + '"'
+    return field
+
+
 def _csv_line(fields: Sequence[str], delimiter: str = ",") -> str:
-    buf = io.StringIO()
-    csv.writer(buf, delimiter=delimiter, lineterminator="", quoting=csv.QUOTE_MINIMAL) \
-        .writerow(fields)
-    return buf.getvalue()
+    return delimiter.join(_quote(f, delimiter) for f in fields)
 
 
 def format_record(record: Record) -> str:
@@ -85,8 +88,8 @@ def parse_filter(text: str, allowed: Sequence[str]) -> dict[str, list[str]]:
         if "=" in f and f.split("=", 1)[0] in allowed:
             key, val = f.split("=", 1)
             out.setdefault(key, [])
-            if val:
-                out[key].append(val)
+            # a quoted field ("lpar_names=a,b") carries the whole list
+            out[key].extend(v for v in val.split(",") if v)
         elif "=" in f:
             raise UsageError(f"unknown filter {f.split('=', 1)[0]!r}",
                              fix=f"valid filters: {', '.join(allowed)}")

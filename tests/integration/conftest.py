@@ -1,0 +1,40 @@
+"""Integration fixtures: the real single-box lab (root, QEMU, libvirt, tgtd)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def cli(*argv: str, timeout: float = 600, check: bool = False) -> subprocess.CompletedProcess:
+    """Run an lpmlab console script the way a user would; return its result."""
+    cp = subprocess.run([str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True,
+                        timeout=timeout)
+    if check and cp.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} exited {cp.returncode}\n{cp.stderr}")
+    return cp
+
+
+@pytest.fixture(scope="session")
+def root_required() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("integration tests need root (namespaces, libvirtd, tgtd)")
+
+
+@pytest.fixture(scope="module")
+def lab(root_required):
+    """A freshly built default lab, taken down after the module."""
+    cli("lpmlab", "lab", "down")
+    cp = cli("lpmlab", "lab", "up", timeout=900)
+    assert cp.returncode == 0, f"lab up failed:\n{cp.stderr[-4000:]}"
+    from lpmlab.fabric.lab import Lab, load_state
+
+    plan, _ = load_state()
+    yield Lab(plan)
+    cli("lpmlab", "lab", "down")

@@ -1,0 +1,138 @@
+"""The default lab end to end: up, SSH, a loaded partition migrated there and back, down."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from lpmlab.fabric import netns
+
+from .conftest import BIN, cli
+
+pytestmark = pytest.mark.integration
+
+
+def frames_of(name: str) -> list[str]:
+    from lpmlab.hmc.system import Hmc
+
+    hmc = Hmc.open()
+    try:
+        return [p.frame for p in hmc.placements(name)]
+    finally:
+        hmc.close()
+
+
+def lpar_states(frame: str) -> dict[str, str]:
+    out = cli("lssyscfg", "-r", "lpar", "-m", frame, "-F", "name:state", check=True).stdout
+    return dict(line.split(":", 1) for line in out.splitlines())
+
+
+def disk_verify(lab) -> str:
+    res = lab.rmc("lpar1").run("lpm-disk verify /dev/sda", timeout=60)
+    assert res.rc == 0, f"disk records not contiguous: {res.stdout} {res.stderr}"
+    return res.stdout
+
+
+def record_count(verify_line: str) -> int:
+    return int(verify_line.split("records=")[1].split()[0])
+
+
+def test_lab_up_is_idempotent_and_partition_runs_on_sys1(lab):
+    cp = cli("lpmlab", "lab", "up", timeout=300)
+    assert cp.returncode == 0, cp.stderr
+    assert "lab up: provision" in cp.stderr
+    assert lpar_states("sys1")["lpar1"] == "Running"
+    assert lpar_states("sys1")["vios1"] == "Running"
+    assert "lpar1" not in lpar_states("sys2")
+    assert frames_of("lpar1") == ["sys1"]
+    sys_out = cli("lssyscfg", "-r", "sys", "-F", "name,state", check=True).stdout.split()
+    assert sys_out == ["sys1,Operating", "sys2,Operating"]
+
+
+def test_partition_answers_ssh(lab):
+    res = lab.rmc("lpar1").run("uname -m; cat /proc/cpuinfo | grep -c processor", check=True)
+    arch, cpus = res.stdout.split()
+    assert arch == "ppc64le"
+    assert int(cpus) == 1
+
+
+def test_migrate_there_and_back_under_load(lab):
+    ch = lab.rmc("lpar1")
+    ch.run("lpm-disk write /dev/sda --daemon", check=True)
+    ch.run("lpm-dirty --rate 64 --wss 128 --daemon", check=True)
+    time.sleep(2)
+    before = record_count(disk_verify(lab))
+    assert before > 0
+    for src, dst in (("sys1", "sys2"), ("sys2", "sys1")):
+        proc = subprocess.Popen([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t", dst,
+                                 "-p", "lpar1"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        seen = set()
+        while proc.poll() is None:
+            out = cli("lslparmigr", "-r", "lpar", "-m", src, "-F", "name,migration_state")
+            seen.update(line for line in out.stdout.splitlines() if line.startswith("lpar1,"))
+            time.sleep(0.1)
+        stdout, stderr = proc.communicate()
+        assert proc.returncode == 0, stderr
+        assert stdout == "", "a successful migrlpar prints nothing"
+        assert "lpar1,Migration In Progress" in seen, seen
+        # exactly one place, running, answering, disk intact and still growing
+        assert frames_of("lpar1") == [dst]
+        assert lpar_states(dst)["lpar1"] == "Running"
+        assert "lpar1" not in lpar_states(src)
+        after = record_count(disk_verify(lab))
+        assert after > before, "the disk writer kept appending across the migration"
+        before = after
+        line = cli("lslparmigr", "-r", "lpar", "-m", dst, "--filter", "lpar_names=lpar1",
+                   check=True).stdout.strip()
+        assert "migration_state=Not Migrating" in line
+    dirt = ch.run("cat /run/lpm-dirty.stat", check=True).stdout
+    assert "achieved_mibps=" in dirt
+
+
+def test_bad_input_is_refused_and_changes_nothing(lab):
+    cases = [
+        (["migrlpar", "-o", "m", "-m", "sys9", "-t", "sys2", "-p", "lpar1"], "HSCL8011"),
+        (["migrlpar", "-o", "m", "-m", "sys1", "-t", "sys9", "-p", "lpar1"], "HSCL8011"),
+        (["migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "nosuch"], "HSCL8012"),
+        (["migrlpar", "-o", "m", "-m", "sys2", "-t", "sys1", "-p", "lpar1"], "HSCL8012"),
+        (["migrlpar", "-o", "m", "-m", "sys1", "-t", "sys1", "-p", "lpar1"], "HSCLL401"),
+        (["lssyscfg", "-r", "lpar", "-m", "sys9"], "HSCL8011"),
+        (["lslparmigr", "-r", "lpar", "-m", "nosys"], "HSCL8011"),
+        (["migrlpar", "-o", "x", "-m", "sys1", "-t", "sys2", "-p", "lpar1"], "HSCL8001"),
+    ]
+    for argv, code in cases:
+        cp = cli(*argv)
+        assert cp.returncode != 0, argv
+        assert code in cp.stderr, (argv, cp.stderr)
+        assert cp.stdout == "", argv
+    assert frames_of("lpar1") == ["sys1"]
+    assert lpar_states("sys1")["lpar1"] == "Running"
+
+
+def test_down_removes_everything(lab):
+    lab_dir = lab.plan.dir
+    cp = cli("lpmlab", "lab", "down", check=True)
+    assert "removed" in cp.stderr
+    assert netns.list_lab_namespaces() == []
+    leftovers = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(lab_dir).encode() in cmd or b"msp_relay" in cmd:
+                leftovers.append(cmd.replace(b"\0", b" ").decode())
+    assert leftovers == []
+    assert not lab_dir.exists()
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert not [ln for ln in links.splitlines() if any(n in ln for n in
+                                                       (" labbr", " movbr", " sea0", " lpt"))]
+    # without a lab, commands say so and exit non-zero
+    cp = cli("lssyscfg", "-r", "sys")
+    assert cp.returncode != 0 and "lpmlab lab up" in cp.stderr and cp.stdout == ""
+    assert not lab_dir.exists()

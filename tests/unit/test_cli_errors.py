@@ -1,0 +1,100 @@
+"""What a user sees from the commands when there is no lab or the syntax is wrong."""
+
+import pytest
+
+from lpmlab.cli import common, lpmlab, lslparmigr, lssyscfg, migrlpar
+from lpmlab.errors import LabNotRunningError, UsageError
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty LPMLAB_HOME: no lab has ever been set up."""
+    h = tmp_path / "home"
+    h.mkdir()
+    monkeypatch.setenv("LPMLAB_HOME", str(h))
+    monkeypatch.setenv("NO_COLOR", "1")
+    return h
+
+
+def run(main, argv, capsys):
+    rc = common.run(main, argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize("main, argv", [
+    (lssyscfg.main, ["-r", "sys"]),
+    (lssyscfg.main, ["-r", "sys", "-F", "name,state", "--header"]),
+    (lssyscfg.main, ["-r", "lpar", "-m", "sys1"]),
+    (lslparmigr.main, ["-r", "lpar", "-m", "sys1"]),
+    (lslparmigr.main, ["-r", "sys", "-m", "sys1"]),
+    (migrlpar.main, ["-o", "m", "-m", "sys1", "-t", "sys2", "-p", "lpar1"]),
+    (migrlpar.main, ["-o", "v", "-m", "sys1", "-t", "sys2", "--id", "2"]),
+    (lpmlab.main, ["lab", "status"]),
+    (lpmlab.main, ["lab", "status", "--json"]),
+    (lpmlab.main, ["lab", "console", "lpar1"]),
+])
+def test_no_lab_says_how_to_start_one(home, capsys, main, argv):
+    rc, out, err = run(main, argv, capsys)
+    assert rc == LabNotRunningError.exit_code != 0
+    assert out == ""
+    assert LabNotRunningError.code in err
+    assert "lpmlab lab up" in err
+    assert str(home) in err  # says where it looked
+    assert "Traceback" not in err
+    assert list(home.iterdir()) == []  # looking created nothing
+
+
+@pytest.mark.parametrize("main, argv, prog, words", [
+    (lssyscfg.main, ["-r", "bogus"], "lssyscfg", ["-r", "bogus"]),
+    (lssyscfg.main, [], "lssyscfg", ["-r", "required"]),
+    (lssyscfg.main, ["-r", "sys", "--nosuch"], "lssyscfg", ["--nosuch"]),
+    (lslparmigr.main, ["-r", "lpar", "-m"], "lslparmigr", ["-m"]),
+    (migrlpar.main, ["-o", "x", "-m", "sys1", "-t", "sys2", "-p", "lpar1"], "migrlpar", ["-o"]),
+    (migrlpar.main, ["-o", "m", "-t", "sys2", "-p", "lpar1"], "migrlpar", ["-m"]),
+    (migrlpar.main, ["-o", "m", "-m", "sys1", "-t", "sys2"], "migrlpar", ["-p", "--id"]),
+    (migrlpar.main, ["-o", "m", "-m", "sys1", "-t", "sys2", "-p", "a", "--id", "2"],
+     "migrlpar", ["--id", "-p"]),
+    (lpmlab.main, [], "lpmlab", ["required"]),
+    (lpmlab.main, ["lab", "bogus"], "lpmlab lab", ["bogus"]),
+])
+def test_bad_syntax_is_a_usage_error(home, capsys, main, argv, prog, words):
+    rc, out, err = run(main, argv, capsys)
+    assert rc == UsageError.exit_code == 2
+    assert out == ""
+    first = err.splitlines()[0]
+    assert first.startswith(f"{UsageError.code} {prog}: ")
+    for w in words:
+        assert w in first
+    assert f"Fix: see '{prog} --help'" in err
+    assert list(home.iterdir()) == []
+
+
+def test_migrlpar_without_target_is_a_usage_error(home, capsys):
+    rc, out, err = run(migrlpar.main, ["-o", "m", "-m", "sys1", "-p", "lpar1"], capsys)
+    assert rc == 2
+    assert out == ""
+    assert "-t is required with -o m" in err
+    assert "Fix:" in err and "-t" in err.split("Fix:", 1)[1]
+    # the syntax is checked before the lab: no "no lab" message
+    assert LabNotRunningError.code not in err
+
+
+def test_migrlpar_validate_without_target_is_a_usage_error(home, capsys):
+    rc, _out, err = run(migrlpar.main, ["-o", "v", "-m", "sys1", "-p", "lpar1"], capsys)
+    assert rc == 2
+    assert "-t is required with -o v" in err
+
+
+def test_lslparmigr_without_system_is_a_usage_error_before_the_lab(home, capsys):
+    rc, out, err = run(lslparmigr.main, ["-r", "lpar"], capsys)
+    assert rc == 2
+    assert out == ""
+    assert "-m" in err and LabNotRunningError.code not in err
+
+
+def test_lssyscfg_lpar_without_system_is_a_usage_error_before_the_lab(home, capsys):
+    rc, _out, err = run(lssyscfg.main, ["-r", "lpar"], capsys)
+    assert rc == 2
+    assert "-m" in err
+
