@@ -56,6 +56,23 @@ def verify_disk(lab: Lab, name: str) -> DiskCheck:
     return DiskCheck(recs, gaps, bad, res.rc == 0 and gaps == 0 and bad == 0, m.group(0))
 
 
+def _running(pidfile: str) -> str:
+    return f"[ -f {pidfile} ] && kill -0 $(cat {pidfile}) 2>/dev/null"
+
+
+def start_disk_writer(ch: Any) -> None:
+    """Start the guest's disk record writer unless it already runs (two would collide)."""
+    ch.run(f"{_running('/run/lpm-disk.pid')} || lpm-disk write /dev/sda --daemon",
+           timeout=15, check=True)
+
+
+def set_dirty_workload(ch: Any, rate: int, wss: int) -> None:
+    """Set the guest's memory dirtier to ``rate`` MiB/s over ``wss`` MiB (start it if needed)."""
+    ch.run(f"if {_running('/run/lpm-dirty.pid')}; then echo 'rate={rate} wss={wss}' > "
+           f"/run/lpm-dirty.ctl; else lpm-dirty --rate {rate} --wss {wss} --daemon; fi",
+           timeout=15, check=True)
+
+
 def ssh_rtt(lab: Lab, name: str) -> float:
     """Seconds for a fresh SSH connection and one command (raises when SSH is down)."""
     t0 = time.monotonic()
@@ -73,9 +90,8 @@ class Demo:
 
     def start_workload(self, lab: Lab) -> None:
         ch = lab.rmc(self.partition)
-        ch.run("lpm-disk write /dev/sda --daemon", timeout=15, check=True)
-        ch.run(f"lpm-dirty --rate {self.dirty_rate} --wss {self.wss} --daemon", timeout=15,
-               check=True)
+        start_disk_writer(ch)
+        set_dirty_workload(ch, self.dirty_rate, self.wss)
         ch.close()
 
     def hop(self, lab: Lab, hmc: Hmc, source: str, dest: str) -> Hop:

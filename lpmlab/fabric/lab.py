@@ -140,6 +140,7 @@ class Lab:
         base = Path(state.image["initrd"])
         for pp in self.plan.partitions():
             pp.dir.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(Path(state.image["kernel"]), pp.kernel)
             host_key, host_pub = keys.dropbear_host_key(pp.dir / "dropbear_ed25519_host_key")
             overlay = write_overlay({
                 "/root/.ssh/authorized_keys": (pub.encode() + b"\n", 0o600),
@@ -163,7 +164,7 @@ class Lab:
         cmdline = (f"console=hvc0 quiet lpm.ip={p.address}/{prefix} lpm.hostname={p.name}")
         spec = dx.PartitionSpec(
             name=p.name, lpar_id=p.lpar_id, memory_mb=p.memory_mb, procs=p.procs,
-            kernel=Path(state.image["kernel"]), initrd=pp.initrd, cmdline=cmdline, mac=p.mac,
+            kernel=pp.kernel, initrd=pp.initrd, cmdline=cmdline, mac=p.mac,
             bridge=P.SEA_BRIDGE, console_log=pp.console_log, lab=self.plan.topology.name,
             proc_compat_mode=p.proc_compat_mode, disk=disk)
         return dx.render_partition(spec)
@@ -238,6 +239,17 @@ class Lab:
             for dname, dstate in f.get("domains", {}).items():
                 out["partitions"].setdefault(dname, []).append(f"{fname}:{dstate}")
         return out
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Give ``dst`` the content of ``src`` (hard link when possible), replacing it atomically."""
+    tmp = dst.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    tmp.replace(dst)
 
 
 def yaml_dump(data: dict[str, Any]) -> str:

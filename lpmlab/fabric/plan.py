@@ -80,6 +80,11 @@ class PartitionPlan:
         return self.san_dir / f"{self.partition.name}.img"
 
     @property
+    def kernel(self) -> Path:
+        """The partition's own kernel file: the image cache may change under a running lab."""
+        return self.dir / "vmlinux"
+
+    @property
     def initrd(self) -> Path:
         return self.dir / "initrd.gz"
 
