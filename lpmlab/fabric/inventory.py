@@ -45,7 +45,7 @@ def render(lab: P.LabPlan, host_uuids: dict[str, str],
             "vios_ns": vp.ns, "vios_dir": str(vp.dir), "vios_address": str(v.address),
             "vios_hub_ifname": vp.hub_ifname, "vios_mover_hub_ifname": vp.mover_hub_ifname,
             "mover_address": str(v.mover_address or ""), "msp": v.msp,
-            "tgt_control_port": vp.tgt_control_port, "msp_control": str(vp.msp_control),
+            "tgt_control_port": vp.tgt_control_port,
             "luns": [dict(lun, iqn=lab.partition(lun["partition"]).iqn(v.name)) for lun in luns],
         }
     lab_uris = [fp.uri for fp in lab.frames()]

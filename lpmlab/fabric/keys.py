@@ -31,25 +31,14 @@ def ensure_keypair(path: Path, comment: str) -> tuple[Path, str]:
     return path, pub.read_text().strip()
 
 
+
 def dropbear_host_key(path: Path) -> tuple[bytes, str]:
-    """A partition's SSH host key in dropbear's format, made once with the host's dropbearkey.
+    """A partition's SSH host key, made once: (dropbear-format bytes, OpenSSH public line).
 
-    Returns the key file's bytes (for the partition's initrd) and the OpenSSH public line
-    (so the controller can pin it).
+    The key is kept in OpenSSH format at ``path``; the partition's initrd gets it in
+    dropbear's own format, and the controller pins the public half.
     """
-    import subprocess
+    from lpmlab.images import dropbear_ed25519_key
 
-    from lpmlab.errors import FabricError
-
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cp = subprocess.run(["dropbearkey", "-t", "ed25519", "-f", str(path)],
-                            capture_output=True, text=True)
-        if cp.returncode != 0:
-            raise FabricError(f"dropbearkey could not create {path}", evidence=cp.stderr,
-                              fix="install the host package dropbear-bin (make host)")
-    cp = subprocess.run(["dropbearkey", "-y", "-f", str(path)], capture_output=True, text=True)
-    pub = next((ln for ln in cp.stdout.splitlines() if ln.startswith("ssh-")), "")
-    if not pub:
-        raise FabricError(f"cannot read the public half of {path}", evidence=cp.stderr)
-    return path.read_bytes(), pub
+    _, pub = ensure_keypair(path, "")
+    return dropbear_ed25519_key(path.read_bytes()), " ".join(pub.split()[:2])

@@ -141,7 +141,7 @@ class Lab:
         for pp in self.plan.partitions():
             pp.dir.mkdir(parents=True, exist_ok=True)
             _link_or_copy(Path(state.image["kernel"]), pp.kernel)
-            host_key, host_pub = keys.dropbear_host_key(pp.dir / "dropbear_ed25519_host_key")
+            host_key, host_pub = keys.dropbear_host_key(pp.dir / "ssh_host_ed25519_key")
             overlay = write_overlay({
                 "/root/.ssh/authorized_keys": (pub.encode() + b"\n", 0o600),
                 "/etc/dropbear/dropbear_ed25519_host_key": (host_key, 0o600),
@@ -211,7 +211,6 @@ class Lab:
     def status(self) -> dict[str, Any]:
         from lpmlab.adapter.connection import FrameConnection
         from lpmlab.errors import LpmlabError
-        from lpmlab.fabric.msp_client import MspClient
 
         out: dict[str, Any] = {"lab": self.plan.topology.name, "dir": str(self.plan.dir),
                                "frames": {}, "vios": {}, "partitions": {}}
@@ -228,12 +227,13 @@ class Lab:
         for vp in self.plan.all_vios():
             v: dict[str, Any] = {"namespace": netns.exists(vp.ns)}
             if vp.vios.msp:
+                msp = vp.mover_service()
+                v["msp_bytes"] = msp.totals().get("bytes", 0)
                 try:
-                    v["msp_bytes"] = MspClient(vp.vios.name, vp.msp_control,
-                                               timeout=1).stats()["total_bytes"]
-                    v["msp"] = "running"
-                except LpmlabError:
-                    v["msp"] = "down"
+                    msp.check()
+                    v["msp"] = "ready"
+                except LpmlabError as exc:
+                    v["msp"] = f"down ({exc.message})"
             out["vios"][vp.vios.name] = v
         for fname, f in out["frames"].items():
             for dname, dstate in f.get("domains", {}).items():

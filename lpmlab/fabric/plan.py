@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lpmlab import paths
+from lpmlab.fabric.msp import MoverService
 from lpmlab.fabric.netns import ns_name
 from lpmlab.topology import Frame, Partition, Topology, Vios
 
@@ -56,9 +57,8 @@ class ViosPlan:
         # Port 0 belongs to a system tgtd; each VIOS gets its own control socket.
         return 100 + self.vios.index
 
-    @property
-    def msp_control(self) -> Path:
-        return self.dir / "msp.sock"
+    def mover_service(self) -> MoverService:
+        return MoverService(self.vios.name, self.ns, self.dir)
 
     @property
     def hub_ifname(self) -> str:

@@ -18,7 +18,7 @@ from lpmlab.adapter import domain_xml as dx
 from lpmlab.adapter import migration as mig
 from lpmlab.errors import FabricError, HypervisorError, MigrationError, UsageError
 from lpmlab.fabric import plan as P
-from lpmlab.fabric.msp_client import MspClient
+from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
 from lpmlab.hmc.store import MigrationRecord
 from lpmlab.hmc.system import Hmc, hscl_error
 
@@ -83,9 +83,11 @@ class LiveMigration:
         msps = pick_msps(hmc, self.source, self.dest)
         for vp in (msps.source, msps.dest):
             try:
-                MspClient(vp.vios.name, vp.msp_control, timeout=2).stats()
+                vp.mover_service().check()
             except FabricError as exc:
-                raise hscl_error(MigrationError, "HSCLL405", obj=vp.vios.name) from exc
+                err = hscl_error(MigrationError, "HSCLL405", obj=vp.vios.name)
+                err.evidence = exc.message
+                raise err from exc
         return info, msps
 
     def _free_port(self) -> int:
@@ -107,19 +109,19 @@ class LiveMigration:
         rec.phase("validate", seconds=round(time.monotonic() - t0, 3))
         rec.port = self._free_port()
         hmc.store.save(rec)
-        src_relay = MspClient(msps.source.vios.name, msps.source.msp_control)
-        dst_relay = MspClient(msps.dest.vios.name, msps.dest.msp_control)
+        src_msp, dst_msp = msps.source.mover_service(), msps.dest.mover_service()
         dest_frame = hmc.plan.frame(self.dest).frame
         port = rec.port
         dom = hmc.conn(self.source).lookup(self.partition)
         assert dom is not None  # validate() found it
         sampler = mig.JobSampler(dom)
         try:
-            assert msps.dest.vios.mover_address and msps.source.vios.mover_address
-            dst_relay.forward(rec.id, (str(msps.dest.vios.mover_address), port),
-                              (str(dest_frame.address), port))
-            src_relay.forward(rec.id, (str(msps.source.vios.address), port),
-                              (str(msps.dest.vios.mover_address), port))
+            sv, dv = msps.source.vios, msps.dest.vios
+            assert sv.mover_address and dv.mover_address
+            dst_msp.forward(Hop(rec.id, MOVER_IFACE, (str(dv.mover_address), port), LAB_IFACE,
+                                str(dv.address), (str(dest_frame.address), port)))
+            src_msp.forward(Hop(rec.id, LAB_IFACE, (str(sv.address), port), MOVER_IFACE,
+                                str(sv.mover_address), (str(dv.mover_address), port)))
             storage = dest_storage_vios(hmc, self.dest)
             dest_xml = dx.retarget_disk(
                 hmc.conn(self.source).migratable_xml(dom),
@@ -151,14 +153,12 @@ class LiveMigration:
                              detail=exc.message) from exc
         finally:
             rec.stats["msp_bytes"] = {}
-            for name, relay in ((msps.source.vios.name, src_relay),
-                                (msps.dest.vios.name, dst_relay)):
+            for msp in (src_msp, dst_msp):
                 try:
-                    closed = relay.close(rec.id) or {}
-                    rec.stats["msp_bytes"][name] = closed.get("bytes_forward", 0) + \
-                        closed.get("bytes_back", 0)
+                    carried = msp.close(rec.id)
+                    rec.stats["msp_bytes"][msp.name] = carried["stream"] + carried["return"]
                 except FabricError:
-                    rec.stats["msp_bytes"][name] = None
+                    rec.stats["msp_bytes"][msp.name] = None
             rec.ended = time.time()
             rec.stats["wall_s"] = round(time.monotonic() - t0, 3)
             hmc.store.save(rec)
