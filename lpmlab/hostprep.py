@@ -41,10 +41,7 @@ REQUIRED_BINARIES: dict[str, str] = {
     "pkg-config": "pkg-config",
     "ip": "iproute2",
     "tc": "iproute2",
-    "socat": "socat",
-    "dropbearconvert": "dropbear-bin",
-    "ssh-keygen": "openssh-client",
-    "mkfs.ext4": "e2fsprogs",
+    "nft": "nftables",
     "pgrep": "procps",
     "fuser": "psmisc",
 }
