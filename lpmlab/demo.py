@@ -11,7 +11,7 @@ from typing import Any
 
 from lpmlab import log, topology
 from lpmlab.fabric import plan as P
-from lpmlab.fabric.lab import Lab, LabState
+from lpmlab.fabric.lab import Lab
 from lpmlab.hmc.migration import LiveMigration
 from lpmlab.hmc.system import Hmc
 
@@ -113,8 +113,6 @@ class Demo:
         t0 = time.monotonic()
         up = lab.up()
         hmc = Hmc.open(plan.dir)
-        state = LabState.read(plan.state_file)
-        del state
         home = [p.frame for p in hmc.placements(self.partition)]
         if len(home) != 1:
             log.progress(f"demo: {self.partition} is defined on {home or 'no frame'}")

@@ -117,11 +117,10 @@ class Hmc:
             if info.name == name:
                 return info
         elsewhere = [p.frame for p in self.placements(name)]
-        detail = f" It is on {', '.join(elsewhere)}." if elsewhere else ""
-        err = hscl_error(NotFoundError, "HSCL8012", obj=name, sys=frame)
-        err.message += detail
-        err.args = (err.message,)
-        return _raise(err)
+        msg, fix = codes.text("HSCL8012", obj=name, sys=frame)
+        if elsewhere:
+            msg += f" It is on {', '.join(elsewhere)}."
+        raise NotFoundError(msg, fix=fix, code="HSCL8012")
 
     def active_migration(self, partition: str) -> MigrationRecord | None:
         for m in self.store.active():
@@ -168,10 +167,6 @@ class Hmc:
         for c in self._conns.values():
             c.close()
         self._conns.clear()
-
-
-def _raise(err: LpmlabError) -> Any:
-    raise err
 
 
 def _pidfile_alive(path: Path) -> bool:
