@@ -83,10 +83,7 @@ class RmcChannel:
             check: bool = False) -> CommandResult:
         cmd = command if isinstance(command, str) else shlex.join(command)
         try:
-            _stdin, stdout, stderr = self.client.exec_command(cmd, timeout=timeout)
-            out = stdout.read().decode(errors="replace")
-            err = stderr.read().decode(errors="replace")
-            rc = stdout.channel.recv_exit_status()
+            rc, out, err = self._exec(cmd, timeout)
         except (paramiko.SSHException, OSError, TimeoutError) as exc:
             self.close()
             raise RmcError(f"command on partition {self.partition} failed: {cmd}: {exc}",
@@ -96,6 +93,37 @@ class RmcChannel:
             raise RmcError(f"command on partition {self.partition} exited {rc}: {cmd}",
                            evidence=(err or out)[-2000:])
         return CommandResult(rc, out, err)
+
+    def _exec(self, cmd: str, timeout: float) -> tuple[int, str, str]:
+        """Run on a bare channel: paramiko's file objects can deadlock when garbage-collected
+        in its transport thread (ChannelStdinFile.__del__ against Transport.close)."""
+        transport = self.client.get_transport()
+        assert transport is not None
+        chan = transport.open_session(timeout=timeout)
+        try:
+            chan.settimeout(timeout)
+            chan.exec_command(cmd)
+            chan.shutdown_write()  # stdin is /dev/null for every command we run
+            out, err = bytearray(), bytearray()
+            deadline = time.monotonic() + timeout
+            while not (chan.exit_status_ready() and not chan.recv_ready()
+                       and not chan.recv_stderr_ready()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no exit within {timeout:.0f} s")
+                if chan.recv_ready():
+                    out += chan.recv(65536)
+                elif chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+                else:
+                    chan.status_event.wait(0.05)
+            while chan.recv_ready():
+                out += chan.recv(65536)
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            return (chan.recv_exit_status(), out.decode(errors="replace"),
+                    err.decode(errors="replace"))
+        finally:
+            chan.close()
 
     def wait_ready(self, deadline_s: float, evidence: callable | None = None) -> float:
         """Wait until the partition answers SSH; return seconds waited."""
