@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import libvirt
@@ -35,40 +33,6 @@ class MigrationRequest:
         if self.bandwidth_mib:
             p[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = self.bandwidth_mib
         return p
-
-
-@dataclass
-class JobSampler:
-    """Polls the source domain's job statistics while a migration runs (last sample kept)."""
-
-    dom: libvirt.virDomain
-    interval: float = 0.5
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="job-sampler", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                stats = self.dom.jobStats(0)
-            except libvirt.libvirtError:
-                continue
-            if stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE:
-                stats["sampled_at"] = time.time()
-                self.samples.append(stats)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(2)
-
-    @property
-    def last(self) -> dict[str, Any]:
-        return self.samples[-1] if self.samples else {}
 
 
 def migrate(dom: libvirt.virDomain, req: MigrationRequest) -> None:

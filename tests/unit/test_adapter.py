@@ -338,29 +338,6 @@ def job(remaining, it):
             "memory_iteration": it}
 
 
-def test_job_sampler_keeps_job_samples_and_the_last():
-    seq = [{"type": libvirt.VIR_DOMAIN_JOB_NONE}, job(900, 1),
-           lv_error("domain is gone for a moment"), job(400, 2), job(100, 3),
-           {"type": libvirt.VIR_DOMAIN_JOB_NONE}]
-    dom = FakeDomain(seq)
-    sampler = M.JobSampler(dom, interval=0.005)
-    assert sampler.last == {}
-    t0 = time.time()
-    sampler.start()
-    deadline = time.monotonic() + 5
-    while dom.remaining() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    sampler.stop()
-    assert dom.remaining() == 0, "the sampler stopped polling"
-    assert [(s["data_remaining"], s["memory_iteration"]) for s in sampler.samples] == \
-        [(900, 1), (400, 2), (100, 3)]
-    assert all(s["sampled_at"] >= t0 for s in sampler.samples)
-    assert sampler.last["data_remaining"] == 100
-    n = len(dom.calls)
-    time.sleep(0.05)
-    assert len(dom.calls) == n, "the sampler kept polling after stop()"
-
-
 def test_live_job_stats():
     running = job(123, 4)
     assert M.live_job_stats(FakeDomain([running])) == running
