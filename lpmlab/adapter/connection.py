@@ -147,11 +147,14 @@ class FrameConnection:
 
     def info(self, dom: libvirt.virDomain) -> DomainInfo:
         try:
-            state, _reason = dom.state()
-            xml = dom.XMLDesc(0)
-            job = bool(dom.isActive()) and _job_active(dom)
+            state, reason = dom.state()
+            # An incoming migration holds the domain's state lock: XMLDesc would wait 30 s
+            # for it, the metadata call does not.
+            incoming = (state == libvirt.VIR_DOMAIN_PAUSED
+                        and reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION)
+            job = incoming or (bool(dom.isActive()) and _job_active(dom))
             return DomainInfo(dom.name(), dom.UUIDString(), STATE_NAMES.get(state, "other"),
-                              bool(dom.isPersistent()), domain_xml.read_metadata(xml), job)
+                              bool(dom.isPersistent()), _metadata(dom), job)
         except libvirt.libvirtError as exc:
             raise HypervisorError(f"{self.frame}: cannot read domain {dom.name()}: {exc}") \
                 from exc
@@ -175,3 +178,14 @@ def _job_active(dom: libvirt.virDomain) -> bool:
         return dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE
     except libvirt.libvirtError:
         return False
+
+
+def _metadata(dom: libvirt.virDomain) -> dict[str, str]:
+    """The domain's lpmlab metadata element as attributes; {} when it has none."""
+    try:
+        xml = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.METADATA_NS, 0)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
+            return {}
+        raise
+    return domain_xml.read_metadata_element(xml)

@@ -107,6 +107,11 @@ def read_metadata(xml: str) -> dict[str, str]:
     return dict(el.attrib) if el is not None else {}
 
 
+def read_metadata_element(xml: str) -> dict[str, str]:
+    """Attributes of the metadata element as libvirt's metadata() call returns it."""
+    return dict(ET.fromstring(xml).attrib)
+
+
 def retarget_disk(xml: str, disk: IscsiDisk) -> str:
     """The same domain with its LUN reached through another VIOS (the destination's).
 

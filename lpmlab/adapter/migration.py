@@ -69,3 +69,35 @@ def live_job_stats(dom: libvirt.virDomain) -> dict[str, Any]:
     if stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
         return {}
     return stats
+
+
+def remove_copy(dom: libvirt.virDomain) -> None:
+    """Destroy and undefine a stale copy of a domain (its disk is shared: nothing is lost)."""
+    try:
+        if dom.isActive():
+            dom.destroy()
+        if dom.isPersistent():
+            dom.undefine()
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+            raise HypervisorError(f"cannot remove the copy of {dom.name()}: {exc}") from exc
+
+
+def make_running_and_persistent(dom: libvirt.virDomain) -> list[str]:
+    """Bring the kept copy to running + persistent; return what had to be done."""
+    done = []
+    try:
+        if not dom.isPersistent():
+            dom.connect().defineXML(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE
+                                                | libvirt.VIR_DOMAIN_XML_SECURE))
+            done.append("defined")
+        state = dom.state()[0]
+        if not dom.isActive():
+            dom.create()
+            done.append("activated")
+        elif state in (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PMSUSPENDED):
+            dom.resume()
+            done.append("resumed")
+    except libvirt.libvirtError as exc:
+        raise HypervisorError(f"cannot bring {dom.name()} back to running: {exc}") from exc
+    return done

@@ -178,6 +178,16 @@ class Lab:
         res = run_playbook("lab.yml", inventory=inv, label="lab-up")
         return f"{len(res.task_durations)} task runs, artifacts {res.artifact_dir}"
 
+    def reprovision(self, limit: str) -> None:
+        """Run the lab playbook again for one host (e.g. restart a frame's dead libvirtd)."""
+        from lpmlab.fabric import inventory
+        from lpmlab.fabric.ansible import run_playbook
+
+        state = LabState.read(self.plan.state_file)
+        xml = {p.name: self.domain_xml(state, p.name) for p in self.plan.topology.partitions}
+        run_playbook("lab.yml", inventory=inventory.render(self.plan, state.host_uuids, xml),
+                     label=f"reprovision-{limit}", limit=limit)
+
     def rmc(self, name: str, state: LabState | None = None) -> Any:
         from lpmlab.rmc.channel import RmcChannel
 

@@ -146,6 +146,17 @@ class MoverService:
         except (OSError, ValueError):
             return {}
 
+    def limit_bandwidth(self, mbit: int | None) -> None:
+        """Cap (tbf) or uncap the MSP's mover link; ``None`` removes the cap."""
+        base = ["tc", "qdisc"]
+        if mbit is None:
+            netns.run_in(self.ns, [*base, "del", "dev", MOVER_IFACE, "root"], check=False)
+            return
+        # burst must hold at least one timer tick of data at this rate
+        burst = max(64 * 1024, mbit * 1_000_000 // 8 // 250)
+        netns.run_in(self.ns, [*base, "replace", "dev", MOVER_IFACE, "root", "tbf", "rate",
+                               f"{mbit}mbit", "burst", str(burst), "latency", "100ms"])
+
     def open_forwards(self) -> list[str]:
         out = self._nft("list", "tables")
         return [line.split()[-1][len(TABLE_PREFIX):] for line in out.splitlines()

@@ -27,6 +27,19 @@ CODES: dict[str, tuple[str, str]] = {
                  "the partition is still on {sys}; check 'lpmlab lab status' and retry"),
     "HSCLL407": ("No free migration port is left on managed system {obj}.",
                  "wait for running migrations to end, or widen migration_ports in the topology"),
+    "HSCLL408": ("The migration of partition {obj} was stopped ({detail}).",
+                 "the partition keeps running on {sys}; migrate it again when ready"),
+    "HSCLL409": ("Partition {obj} is not migrating from managed system {sys}.",
+                 "see 'lslparmigr -r lpar -m {sys}'; only a migration under way can be stopped"),
+    "HSCLL410": ("Managed system {obj} already runs {detail} migrations, its limit.",
+                 "wait for one to finish (lslparmigr -r sys -m {obj}) or raise "
+                 "max_active_migrations in the topology"),
+    "HSCLL411": ("The migration of partition {obj} is still under way ({detail}).",
+                 "stop it with 'migrlpar -o s -m {sys} -p {obj}', or recover with --force"),
+    "HSCLL412": ("Managed system {obj} does not answer.",
+                 "recover with --force (restarts its hypervisor), or 'lpmlab lab up'"),
+    "HSCLL413": ("Partition {obj} is defined on no managed system.",
+                 "nothing to recover; recreate it with 'lpmlab lab up'"),
 }
 
 

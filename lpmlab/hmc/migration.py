@@ -19,7 +19,7 @@ from lpmlab.adapter import migration as mig
 from lpmlab.errors import FabricError, HypervisorError, MigrationError, UsageError
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
-from lpmlab.hmc.store import MigrationRecord
+from lpmlab.hmc.store import LimitReached, MigrationRecord
 from lpmlab.hmc.system import Hmc, hscl_error
 
 
@@ -90,25 +90,33 @@ class LiveMigration:
                 raise err from exc
         return info, msps
 
-    def _free_port(self) -> int:
-        lo, hi = self.hmc.plan.frame(self.dest).frame.migration_ports
-        used = {m.port for m in self.hmc.store.active() if m.dest_sys == self.dest}
-        for port in range(lo, hi + 1):
-            if port not in used:
-                return port
-        raise hscl_error(MigrationError, "HSCLL407", obj=self.dest)
+    def _claim(self, rec: MigrationRecord) -> None:
+        """Record the migration and take a destination port, within the frames' limits."""
+        src, dst = self.hmc.plan.frame(self.source).frame, self.hmc.plan.frame(self.dest).frame
+        lo, hi = dst.migration_ports
+        for frame in sorted((src, dst), key=lambda f: f.max_active_migrations):
+            try:
+                port = self.hmc.store.claim_port(rec, range(lo, hi + 1),
+                                                 limit=frame.max_active_migrations,
+                                                 limit_frames=(frame.name,))
+            except LimitReached as exc:
+                raise hscl_error(MigrationError, "HSCLL410", obj=frame.name,
+                                 detail=str(exc.args[0])) from None
+            if port is None:
+                raise hscl_error(MigrationError, "HSCLL407", obj=self.dest)
 
     def run(self) -> MigrationResult:
         t0 = time.monotonic()
+        started = time.time()
         _info, msps = self.validate()
         hmc = self.hmc
         rec = MigrationRecord(self.partition, self.source, self.dest,
                               command=shlex.join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
-                              source_msp=msps.source.vios.name, dest_msp=msps.dest.vios.name)
+                              source_msp=msps.source.vios.name, dest_msp=msps.dest.vios.name,
+                              started=started)
         rec.stats["controller_pid"] = os.getpid()
         rec.phase("validate", seconds=round(time.monotonic() - t0, 3))
-        rec.port = self._free_port()
-        hmc.store.save(rec)
+        self._claim(rec)
         src_msp, dst_msp = msps.source.mover_service(), msps.dest.mover_service()
         dest_frame = hmc.plan.frame(self.dest).frame
         port = rec.port
@@ -142,9 +150,15 @@ class LiveMigration:
             rec.stats["job"] = _clean(mig.completed_stats(new) if new else {})
             rec.state, rec.result = "Migration Complete", "success"
         except (HypervisorError, FabricError) as exc:
-            rec.state, rec.result = "Migration Failed", "failed"
-            rec.error = exc.message
             rec.stats["job"] = _clean(mig.completed_stats(dom))
+            rec.error = exc.message
+            stored = hmc.store.get(rec.id)
+            if stored is not None and stored.state == "Migration Stopping":
+                rec.state, rec.result = "Migration Stopped", "stopped"
+                rec.phase("stopped")
+                raise hscl_error(MigrationError, "HSCLL408", obj=self.partition,
+                                 sys=self.source, detail="migrlpar -o s") from exc
+            rec.state, rec.result = "Migration Failed", "failed"
             rec.phase("failed", error=exc.message)
             raise hscl_error(MigrationError, "HSCLL406", obj=self.partition, sys=self.source,
                              detail=exc.message) from exc
@@ -160,6 +174,25 @@ class LiveMigration:
             rec.stats["wall_s"] = round(time.monotonic() - t0, 3)
             hmc.store.save(rec)
         return MigrationResult(rec, rec.stats["wall_s"], rec.stats.get("job", {}))
+
+
+def stop(hmc: Hmc, partition: str, source: str) -> MigrationRecord:
+    """``migrlpar -o s``: abort the transfer; the partition keeps running on the source."""
+    hmc.require_frame(source)
+    rec = hmc.active_migration(partition)
+    if rec is None or rec.source_sys != source:
+        raise hscl_error(MigrationError, "HSCLL409", obj=partition, sys=source)
+    hmc.store.set_state(rec.id, "Migration Stopping")
+    dom = hmc.conn(source).lookup(partition)
+    if dom is None:
+        raise hscl_error(MigrationError, "HSCLL409", obj=partition, sys=source)
+    try:
+        mig.abort(dom)
+    except HypervisorError as exc:
+        # The transfer ended on its own between our read and the abort.
+        hmc.store.set_state(rec.id, rec.state)
+        raise hscl_error(MigrationError, "HSCLL409", obj=partition, sys=source) from exc
+    return rec
 
 
 def _clean(stats: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,8 @@ CREATE INDEX IF NOT EXISTS migrations_partition ON migrations(partition, state);
 
 # lslparmigr migration_state values
 IN_PROGRESS_STATES = ("Migration Starting", "Migration In Progress", "Migration Stopping")
+FINAL_STATES = ("Migration Complete", "Migration Failed", "Migration Stopped",
+                "Migration Recovered")
 
 
 @dataclass
@@ -68,6 +70,22 @@ class MigrationRecord:
         self.phases.append({"phase": name, "at": time.time(), **detail})
 
 
+class LimitReached(Exception):
+    """claim_port found the migration limit reached (``args[0]`` = migrations in flight)."""
+
+
+def controller_alive(rec: MigrationRecord) -> bool:
+    """A record left 'in progress' by a controller process that died is not a live migration."""
+    pid = rec.stats.get("controller_pid")
+    if not pid:
+        return True
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except OSError:
+        return False
+
+
 def _user() -> str:
     try:
         return getpass.getuser()
@@ -88,10 +106,15 @@ class MigrationStore:
         db.row_factory = sqlite3.Row
         return db
 
-    def save(self, rec: MigrationRecord) -> None:
+    @staticmethod
+    def _row(rec: MigrationRecord) -> dict[str, Any]:
         row = dict(rec.__dict__)
         row["phases"] = json.dumps(rec.phases)
         row["stats"] = json.dumps(rec.stats)
+        return row
+
+    def save(self, rec: MigrationRecord) -> None:
+        row = self._row(rec)
         cols = ",".join(row)
         marks = ",".join(f":{k}" for k in row)
         with self._db() as db:
@@ -103,6 +126,43 @@ class MigrationStore:
         d["phases"] = json.loads(d["phases"])
         d["stats"] = json.loads(d["stats"])
         return MigrationRecord(**d)
+
+    def claim_port(self, rec: MigrationRecord, ports: range, *, limit: int,
+                   limit_frames: tuple[str, ...]) -> int | None:
+        """Atomically give ``rec`` a free destination port and store it; None when no port is
+        free. Raises LimitReached when ``limit`` migrations already involve ``limit_frames``.
+
+        BEGIN IMMEDIATE serialises concurrent migrlpar processes on the SQLite file.
+        """
+        marks = ",".join("?" * len(IN_PROGRESS_STATES))
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            rows = db.execute(f"SELECT * FROM migrations WHERE state IN ({marks})",
+                              IN_PROGRESS_STATES).fetchall()
+            live = [r for r in (self._record(x) for x in rows) if controller_alive(r)]
+            busy = sum(1 for r in live if {r.source_sys, r.dest_sys} & set(limit_frames))
+            if busy >= limit:
+                db.execute("ROLLBACK")
+                raise LimitReached(busy)
+            used = {r.port for r in live if r.dest_sys == rec.dest_sys}
+            port = next((p for p in ports if p not in used), None)
+            if port is None:
+                db.execute("ROLLBACK")
+                return None
+            rec.port = port
+            row = self._row(rec)
+            cols = ",".join(row)
+            db.execute(f"INSERT OR REPLACE INTO migrations ({cols}) VALUES "
+                       f"({','.join(':' + k for k in row)})", row)
+            db.execute("COMMIT")
+            return port
+        finally:
+            db.close()
+
+    def set_state(self, mid: str, state: str) -> None:
+        with self._db() as db:
+            db.execute("UPDATE migrations SET state=? WHERE id=?", (state, mid))
 
     def get(self, mid: str) -> MigrationRecord | None:
         with self._db() as db:

@@ -13,7 +13,7 @@ from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.lab import LabState, load_state
 from lpmlab.hmc import codes
-from lpmlab.hmc.store import MigrationRecord, MigrationStore
+from lpmlab.hmc.store import MigrationRecord, MigrationStore, controller_alive
 
 LPAR_STATE = {"running": "Running", "paused": "Running", "shutoff": "Not Activated",
               "shutdown": "Shutting Down", "crashed": "Error", "pmsuspended": "Running",
@@ -124,7 +124,7 @@ class Hmc:
 
     def active_migration(self, partition: str) -> MigrationRecord | None:
         for m in self.store.active():
-            if m.partition == partition and _owner_alive(m):
+            if m.partition == partition and controller_alive(m):
                 return m
         return None
 
@@ -175,16 +175,4 @@ def _pidfile_alive(path: Path) -> bool:
         os.kill(pid, 0)
         return True
     except (OSError, ValueError):
-        return False
-
-
-def _owner_alive(rec: MigrationRecord) -> bool:
-    """A record left 'in progress' by a controller that died is not a live migration."""
-    pid = rec.stats.get("controller_pid")
-    if not pid:
-        return True
-    try:
-        os.kill(int(pid), 0)
-        return True
-    except OSError:
         return False

@@ -152,6 +152,11 @@ class StateDomain:
     def XMLDesc(self, _flags=0):
         return plain_xml("fake")
 
+    def metadata(self, _type, _uri, _flags=0):
+        err = lv_error("metadata not found")
+        err.err = (libvirt.VIR_ERR_NO_DOMAIN_METADATA, 0, "metadata not found", 0)
+        raise err
+
     def isActive(self):
         return self._state != libvirt.VIR_DOMAIN_SHUTOFF
 

@@ -1,0 +1,125 @@
+"""``migrlpar -o r``: reconcile an interrupted migration so the partition is defined and
+running in exactly one place and no migration state is left behind.
+
+Interruptions it handles: the controller killed mid-transfer (libvirt finishes or fails the
+peer-to-peer job on its own), a frame's libvirtd killed (restarted here), the mover link cut
+(the stalled job is aborted). The running copy is the truth; stale copies are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+from lpmlab.adapter import migration as mig
+from lpmlab.errors import HypervisorError, LpmlabError, MigrationError
+from lpmlab.hmc.store import IN_PROGRESS_STATES, MigrationRecord, controller_alive
+from lpmlab.hmc.system import Hmc, Placement, hscl_error
+
+
+@dataclass
+class RecoveryReport:
+    partition: str
+    frame: str | None = None
+    actions: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _unfinished(hmc: Hmc, partition: str) -> list[MigrationRecord]:
+    return [r for r in hmc.store.latest(partition, 20)
+            if r.state in IN_PROGRESS_STATES or (r.state == "Migration Failed" and
+                                                 not r.stats.get("recovered"))]
+
+
+def _frames_reachable(hmc: Hmc, frames: set[str], report: RecoveryReport,
+                      restart: bool) -> None:
+    for name in sorted(frames):
+        try:
+            hmc.conn(name).host_uuid()
+            continue
+        except LpmlabError as exc:
+            if not restart:
+                raise hscl_error(MigrationError, "HSCLL412", obj=name) from exc
+        from lpmlab.fabric.lab import Lab
+
+        Lab(hmc.plan).reprovision(limit=name)
+        hmc.conn(name).close()
+        hmc.conn(name).host_uuid()
+        report.actions.append(f"restarted the hypervisor (libvirtd) of {name}")
+
+
+def _abort_jobs(hmc: Hmc, partition: str, report: RecoveryReport) -> None:
+    for p in hmc.placements(partition):
+        if not p.info.job_active:
+            continue
+        dom = hmc.conn(p.frame).lookup(partition)
+        if dom is None:
+            continue
+        with contextlib.suppress(HypervisorError):
+            mig.abort(dom)
+            report.actions.append(f"aborted the migration job of {partition} on {p.frame}")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if not any(q.info.job_active for q in hmc.placements(partition)):
+                break
+            time.sleep(0.1)
+
+
+def _keeper(placements: list[Placement], preferred: list[str]) -> Placement | None:
+    """The copy to keep: a running one (not paused), else paused, else a defined one;
+    ties go to the frames in ``preferred`` order (the last migration's source first)."""
+    def rank(p: Placement) -> tuple[int, int, int]:
+        state = {"running": 0, "paused": 1, "pmsuspended": 1}.get(p.info.state, 2)
+        pref = preferred.index(p.frame) if p.frame in preferred else len(preferred)
+        return (state, 0 if p.info.persistent else 1, pref)
+    return min(placements, key=rank) if placements else None
+
+
+def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> RecoveryReport:
+    t0 = time.monotonic()
+    hmc.require_frame(source)
+    report = RecoveryReport(partition)
+    records = _unfinished(hmc, partition)
+    live = [r for r in records if r.state in IN_PROGRESS_STATES and controller_alive(r)]
+    if live and not force:
+        r = live[0]
+        raise hscl_error(MigrationError, "HSCLL411", obj=partition, sys=r.source_sys,
+                         detail=f"controller process {r.stats.get('controller_pid')}")
+    frames = {source} | {f for r in records for f in (r.source_sys, r.dest_sys)}
+    _frames_reachable(hmc, frames, report, restart=force)
+    _abort_jobs(hmc, partition, report)
+    placements = hmc.placements(partition)
+    if not placements:
+        raise hscl_error(MigrationError, "HSCLL413", obj=partition)
+    preferred = [r.source_sys for r in records] + [source]
+    keep = _keeper(placements, preferred)
+    assert keep is not None
+    for p in placements:
+        if p is keep:
+            continue
+        dom = hmc.conn(p.frame).lookup(partition)
+        if dom is None:
+            continue
+        mig.remove_copy(dom)
+        report.actions.append(f"removed the stale copy of {partition} on {p.frame} "
+                              f"({p.info.state})")
+    dom = hmc.conn(keep.frame).lookup(partition)
+    assert dom is not None
+    for action in mig.make_running_and_persistent(dom):
+        report.actions.append(f"{action} {partition} on {keep.frame}")
+    report.frame = keep.frame
+    for r in records:
+        for vios in (r.source_msp, r.dest_msp):
+            if vios:
+                with contextlib.suppress(LpmlabError):
+                    hmc.plan.vios(vios).mover_service().close(r.id)
+        r.state, r.result = "Migration Recovered", r.result or "failed"
+        r.stats["recovered"] = True
+        r.ended = r.ended or time.time()
+        r.phase("recovered", frame=keep.frame)
+        hmc.store.save(r)
+        report.actions.append(f"closed migration record {r.id} ({r.source_sys} -> "
+                              f"{r.dest_sys})")
+    report.seconds = time.monotonic() - t0
+    return report

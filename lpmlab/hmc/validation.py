@@ -1,0 +1,1162 @@
+"""Partition migration validation: every LPM check as a small function over a lab snapshot.
+
+The lead gathers a :class:`LabSnapshot` (libvirt, the VIOS namespaces, the RMC channel) and a
+:class:`MigrationRequestView` (what ``migrlpar`` was asked); :func:`validate` runs every check in
+:data:`CHECKS` and collects all errors and warnings in a :class:`ValidationReport`. A check never
+stops the others: the user sees every problem at once, as on the HMC.
+
+Every code, message and fix lives in :data:`CODES`. Codes the HMC documents keep their numbers
+(HSCL8012, HSCLA319, HSCL3653); HSCL8011 is lpmlab's existing choice (``codes.py``); the rest are
+lpmlab's own in the HSCLL5xx range (HSCLL4xx belongs to ``lpmlab/hmc/codes.py``).
+
+Pure logic: no libvirt, no I/O. docs/validation.md lists the checks and how to provoke each.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from itertools import combinations, product
+from typing import Literal, NamedTuple
+
+from lpmlab.errors import MigrationError
+from lpmlab.topology import Topology
+
+Severity = Literal["error", "warning"]
+MigrationType = Literal["active", "inactive"]
+
+# Concurrent active migrations a VIOS accepts as MSP until 'migrlpar -o set -r lpar ...
+# num_active_migrations_configured=N' says otherwise (lpmlab's default; unconfirmed for the HMC).
+DEFAULT_MSP_ACTIVE_MIGRATIONS = 4
+
+
+# -- the snapshot ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FrameState:
+    """One managed system as it is now. Source of each field in brackets.
+
+    name: managed system name [topology].
+    host_uuid: libvirt's host UUID [``getCapabilities()`` ``host/uuid``, or libvirtd.conf].
+    reachable: the frame's libvirtd answered just now [connection probe]. When False, fill the
+        live fields with what you have (zeros are fine): checks needing them skip this frame.
+    mobility_capable, battery_power, lmb_size_mb, proc_compat_modes, max_active_migrations,
+    max_inactive_migrations: frame settings [topology ``frames[]``].
+    memory_mb / processors: installed capacity [topology].
+    memory_free_mb / processors_free: capacity minus what the partitions (running or defined,
+        as the HMC reserves them) on the frame use [sum over the frame's domains].
+    active_migrations / inactive_migrations: migrations in progress that involve this frame
+        (as source or destination) [migration store, live records only].
+    pseries_machine: the versioned pseries machine type the frame's QEMU runs by default, e.g.
+        "pseries-10.0" [capabilities ``guest/arch[@name='ppc64']/machine[@canonical]`` for
+        "pseries"].
+    qemu_version: e.g. "10.0.2" [``getVersion()`` of the QEMU driver, or capabilities].
+    shared_proc_pools: pool name -> free processing units; the lab has only
+        {"DefaultPool": processors_free} unless the topology declares pools.
+    partition_names / partition_ids: names and IDs of every partition defined on the frame,
+        VIOS included [the frame's lab domains + the topology's VIOS].
+    vcpu_quiesce_bug: the frame's QEMU loses the "quiesced" flag of secondary vCPUs on
+        migration (DESIGN.md "Multi-vCPU guests"; decide by qemu_version).
+    """
+
+    name: str
+    host_uuid: str
+    reachable: bool
+    mobility_capable: bool
+    battery_power: bool
+    lmb_size_mb: int
+    memory_mb: int
+    memory_free_mb: int
+    processors: int
+    processors_free: int
+    proc_compat_modes: tuple[str, ...]
+    max_active_migrations: int
+    max_inactive_migrations: int
+    active_migrations: int
+    inactive_migrations: int
+    pseries_machine: str
+    qemu_version: str
+    shared_proc_pools: Mapping[str, float]
+    partition_names: frozenset[str]
+    partition_ids: frozenset[int]
+    vcpu_quiesce_bug: bool = False
+
+
+@dataclass(frozen=True)
+class ViosState:
+    """One Virtual I/O Server as it is now.
+
+    name, frame, lpar_id, msp, time_ref: [topology, or what chsyscfg changed since].
+    running: its namespace exists and tgtd runs [``Hmc.lpar_records`` logic].
+    rmc_active: the controller can run commands in it (namespace exec answers).
+    mover_address: its address on the mover network, None when it has none.
+    mover_link_up: its mover interface is up with that address [``ip -n NS addr``].
+    serves_luns: LUN ids (see PartitionState.luns) its iSCSI target exports and can hand to a
+        partition [``tgtadm --op show`` backing stores, as file names].
+    num_active_migrations_configured: concurrent active migrations it accepts as MSP.
+    active_migrations: live migrations currently carried by it as source or destination MSP.
+    """
+
+    name: str
+    frame: str
+    lpar_id: int
+    running: bool
+    rmc_active: bool
+    msp: bool
+    mover_address: str | None
+    mover_link_up: bool
+    time_ref: bool
+    serves_luns: frozenset[str]
+    num_active_migrations_configured: int = DEFAULT_MSP_ACTIVE_MIGRATIONS
+    active_migrations: int = 0
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """The mobile partition as it is now, where it is defined (normally the source).
+
+    name, lpar_id, profile, proc_compat_mode: [domain metadata].
+    frame: the managed system it is defined on.
+    state: libvirt state name: 'running', 'paused', 'shutoff', 'pmsuspended', 'crashed', ...
+    memory_mb / procs: current memory and vCPUs [live domain].
+    desired_* / min_* / max_*: profile values [persistent domain XML; metadata for min/max,
+        else equal to desired]. Inactive migrations are sized by the desired values.
+    rmc_active: the RMC (SSH) channel to the partition OS answers.
+    migration_disabled: metadata ``migration_disabled=1`` (chsyscfg).
+    migrating: a live migration record exists for it (``Hmc.active_migration``).
+    luns: LUN ids of its virtual SCSI disks: the LUN's backing file name in the lab's SAN
+        directory (``PartitionPlan.disk_image.name``, e.g. "lpar1.img"). Not the IQN: each VIOS
+        exports the same backing under its own IQN.
+    vscsi_adapters: ibmvscsi controllers in the domain XML.
+    vserial_adapters: spapr-vty consoles in the domain XML; the one console stands for the
+        HMC's default virtual serial pair, so 1 is the only migratable value.
+    physical_io: a ``<hostdev>`` (PCI/USB passthrough) or metadata ``physical_io=1``.
+    dedicated_io: an ``<interface type='hostdev'>`` (SR-IOV/HEA-like port) or metadata
+        ``dedicated_io=1``.
+    workload_group / bsr_arrays / huge_pages: metadata ``workload_group``, ``bsr_arrays``,
+        ``huge_pages`` (huge pages also when the domain XML has ``<memoryBacking><hugepages>``).
+    """
+
+    name: str
+    lpar_id: int
+    frame: str
+    state: str
+    memory_mb: int
+    procs: int
+    proc_compat_mode: str
+    rmc_active: bool
+    migration_disabled: bool
+    migrating: bool
+    luns: tuple[str, ...]
+    vscsi_adapters: int
+    desired_memory_mb: int
+    min_memory_mb: int
+    max_memory_mb: int
+    desired_procs: int
+    min_procs: int
+    max_procs: int
+    profile: str = "default_profile"
+    vserial_adapters: int = 1
+    physical_io: bool = False
+    dedicated_io: bool = False
+    workload_group: bool = False
+    bsr_arrays: int = 0
+    huge_pages: bool = False
+
+
+@dataclass(frozen=True)
+class MigrationRequestView:
+    """What migrlpar was asked, after parsing (``-m``, ``-t``, ``-p``, ``-n``, ``-i``, flags).
+
+    source_msp / dest_msp: ``source_msp_name`` / ``dest_msp_name`` (ids resolved to names).
+    shared_proc_pool: ``shared_proc_pool_name`` (id resolved to name).
+    remote_hmc: ``--ip`` for a remote migration, else None.
+    vscsi_vios: destination VIOS names from ``virtual_scsi_mappings`` (empty: any VIOS).
+    overrides: tri-state flags given on the command line: redundantvios, redundantmsps,
+        protectstorage, mpio, vlanbridge -> 0/1/2. A missing key means 0 (not asked).
+    """
+
+    partition: str
+    source: str
+    dest: str
+    migration_type: MigrationType = "active"
+    dest_lpar_id: int | None = None
+    dest_profile: str | None = None
+    source_msp: str | None = None
+    dest_msp: str | None = None
+    shared_proc_pool: str | None = None
+    remote_hmc: str | None = None
+    vscsi_vios: tuple[str, ...] = ()
+    overrides: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.migration_type == "active"
+
+
+@dataclass(frozen=True)
+class LabSnapshot:
+    """Everything validation looks at, gathered once before the checks run.
+
+    frames / vios / partitions: by name. ``partitions`` needs at least the partition to migrate.
+    mover_reachable: (source MSP, destination MSP) -> a TCP connect from the source MSP's
+        namespace to the destination MSP's mover address at a port of the destination frame's
+        migration range succeeded. A pair missing here counts as not reachable.
+    storage_shared: LUN id -> the VIOSes of both frames export the same backing (same file, by
+        device+inode or content digest). Missing counts as not shared.
+    remote_hmc_keys: remote HMC address -> ``mkauthkeys --test`` succeeded.
+    """
+
+    frames: Mapping[str, FrameState]
+    vios: Mapping[str, ViosState]
+    partitions: Mapping[str, PartitionState]
+    mover_reachable: Mapping[tuple[str, str], bool] = field(default_factory=dict)
+    storage_shared: Mapping[str, bool] = field(default_factory=dict)
+    remote_hmc_keys: Mapping[str, bool] = field(default_factory=dict)
+
+
+# -- findings and the one code table ---------------------------------------------------------
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: Severity
+    obj: str
+    message: str
+    fix: str
+    check: str = ""  # the check that produced it, filled in by validate()
+
+
+class CodeSpec(NamedTuple):
+    severity: Severity  # the usual severity; a check may downgrade (redundancy "if possible")
+    title: str  # what is checked, for docs and --json
+    message: str
+    fix: str
+
+
+_LPAR_OS = "'lssyscfg -r lpar -m {sys} -F name,state,rmc_state'"
+
+CODES: dict[str, CodeSpec] = {
+    # -- the request and the objects it names
+    "HSCL8011": CodeSpec("error", "managed system exists",
+                         "The managed system {obj} was not found.",
+                         "list the managed systems with 'lssyscfg -r sys -F name'"),
+    "HSCL8012": CodeSpec("error", "partition exists on the source",
+                         "The partition {obj} was not found on managed system {sys}.{where}",
+                         "list the partitions with 'lssyscfg -r lpar -m {sys}'; name the "
+                         "managed system it is on with -m"),
+    "HSCLL501": CodeSpec("error", "source differs from destination",
+                         "The source and destination managed systems are both {obj}.",
+                         "name another managed system with -t"),
+    "HSCLL502": CodeSpec("error", "managed system reachable",
+                         "The managed system {obj} does not answer: its libvirt daemon is "
+                         "not reachable.",
+                         "check the frame with 'lpmlab lab status'; 'lpmlab lab up' restarts it"),
+    "HSCLL503": CodeSpec("warning", "remote HMC trust tested",
+                         "Key authentication to the remote HMC {obj} has not been tested.",
+                         "test it with 'mkauthkeys --test --ip {obj}'"),
+    "HSCL3653": CodeSpec("error", "remote HMC trust",
+                         "There is no key authentication to the remote HMC {obj}.",
+                         "exchange keys with 'mkauthkeys --ip {obj} -u USER -g'"),
+    "HSCLL504": CodeSpec("error", "partition is not a VIOS",
+                         "{obj} is a Virtual I/O Server; Virtual I/O Server partitions cannot "
+                         "migrate.",
+                         "name a mobile (AIX/Linux) partition; list them with "
+                         "'lssyscfg -r lpar -m {sys} -F name,lpar_env'"),
+    # -- the managed systems
+    "HSCLL510": CodeSpec("error", "mobility capable",
+                         "The managed system {obj} is not capable of partition mobility.",
+                         "set 'mobility_capable: true' for {obj} in the topology and "
+                         "rebuild the lab ('lpmlab lab down', 'lpmlab lab up')"),
+    "HSCLL511": CodeSpec("error", "not on battery power",
+                         "The managed system {obj} is running on battery power.",
+                         "restore utility power: set 'battery_power: false' for {obj} in "
+                         "the topology"),
+    "HSCLL512": CodeSpec("error", "identical LMB size",
+                         "The logical memory block size of the destination managed system "
+                         "{obj} is {dest_lmb} MB; the source managed system {src} uses "
+                         "{src_lmb} MB.",
+                         "give both frames the same lmb_size_mb in the topology"),
+    "HSCLL513": CodeSpec("error", "destination memory",
+                         "The destination managed system {obj} has {free} MB free; partition "
+                         "{lpar} needs {need} MB ({basis}).",
+                         "free memory on {obj} (shut a partition down with 'chsysstate -m "
+                         "{obj} -r lpar -n NAME -o shutdown'), raise memory_mb of {obj} in the "
+                         "topology, or give {lpar} less memory"),
+    "HSCLL514": CodeSpec("error", "destination processors",
+                         "The destination managed system {obj} has {free} processors free; "
+                         "partition {lpar} needs {need} ({basis}).",
+                         "free processors on {obj} (shut a partition down with 'chsysstate "
+                         "-m {obj} -r lpar -n NAME -o shutdown'), raise processors of {obj} "
+                         "in the topology, or give {lpar} fewer processors"),
+    "HSCLL515": CodeSpec("error", "shared processor pool exists",
+                         "The shared processor pool {obj} does not exist on the destination "
+                         "managed system {sys} (pools: {pools}).",
+                         "name an existing pool in shared_proc_pool_name= (see 'lslparmigr "
+                         "-r procpool -m {src} -t {sys}')"),
+    "HSCLL516": CodeSpec("error", "shared processor pool has room",
+                         "The shared processor pool {obj} on managed system {sys} has {free} "
+                         "processing units free; partition {lpar} needs {need}.",
+                         "pick another pool ('lslparmigr -r procpool -m {src} -t {sys}') or "
+                         "free processing units in {obj} on {sys}"),
+    "HSCLL517": CodeSpec("error", "processor compatibility mode",
+                         "The destination managed system {obj} does not support the processor "
+                         "compatibility mode {mode} of partition {lpar} (it supports: {modes}).",
+                         "add {mode} to proc_compat_modes of {obj} in the topology, or give "
+                         "{lpar} a mode {obj} supports (proc_compat_mode)"),
+    "HSCLL518": CodeSpec("error", "concurrent migrations under the system limit",
+                         "The managed system {obj} already runs {n} {kind} migrations; its "
+                         "limit is {limit}.",
+                         "wait for them ('lslparmigr -r lpar -m {obj}') or raise "
+                         "max_{kind}_migrations of {obj} in the topology"),
+    "HSCLL519": CodeSpec("error", "distinct host UUIDs",
+                         "The managed systems {src} and {obj} have the same host UUID {uuid}; "
+                         "libvirt refuses to migrate a domain to the host it runs on.",
+                         "give every frame its own host_uuid in its libvirtd.conf "
+                         "('lpmlab lab down' then 'lpmlab lab up' generates new ones)"),
+    "HSCLL520": CodeSpec("error", "same pseries machine type",
+                         "The destination managed system {obj} runs machine type {dest_machine}; "
+                         "the source managed system {src} runs {src_machine}.",
+                         "run the same QEMU on both frames (docs/host.md), or pin the "
+                         "partition's machine type to one both frames offer"),
+    "HSCLL521": CodeSpec("warning", "same QEMU version",
+                         "The destination managed system {obj} runs QEMU {dest_version}; the "
+                         "source managed system {src} runs QEMU {src_version}.",
+                         "migration between QEMU versions usually works for the same machine "
+                         "type; install the same QEMU on both frames to rule it out"),
+    "HSCLL522": CodeSpec("warning", "multi-processor partition on an affected QEMU",
+                         "QEMU {version} on managed system {sys} does not migrate the quiesced "
+                         "state of secondary processors; partition {obj} has {procs} "
+                         "processors, so lpmlab takes processors 1-{last} offline before the "
+                         "switchover and brings them back on the destination (about 1 s).",
+                         "nothing to do; to avoid it use a QEMU with the fix ('target/ppc: "
+                         "Fix env->quiesced migration') or a 1-processor partition"),
+    # -- the partition
+    "HSCLL530": CodeSpec("error", "migration not disabled",
+                         "Partition {obj} has migration disabled.",
+                         "enable it with 'chsyscfg -r lpar -m {sys} -i "
+                         "\"name={obj},migration_disabled=0\"'"),
+    "HSCLL531": CodeSpec("error", "not already migrating",
+                         "Partition {obj} is already migrating.",
+                         "wait for it ('lslparmigr -r lpar -m {sys}'), stop it with 'migrlpar "
+                         "-o s -m {sys} -p {obj}', or recover a failed one with 'migrlpar -o r "
+                         "-m {sys} -p {obj}'"),
+    "HSCLL532": CodeSpec("error", "running (active migration)",
+                         "Partition {obj} is not running (state {state}); an active migration "
+                         "needs a running partition.",
+                         "activate it with 'chsysstate -m {sys} -r lpar -n {obj} -o on', or "
+                         "migrate it inactive"),
+    "HSCLL533": CodeSpec("error", "shut off (inactive migration)",
+                         "Partition {obj} is not shut off (state {state}); an inactive "
+                         "migration needs a partition that is Not Activated.",
+                         "shut it down with 'chsysstate -m {sys} -r lpar -n {obj} -o shutdown "
+                         "--immed', or migrate it active"),
+    "HSCLL534": CodeSpec("error", "RMC to the partition (active)",
+                         "There is no RMC connection to partition {obj}; an active migration "
+                         "needs it to run the partition's migration hooks.",
+                         "wait until the partition has booted and answers (" + _LPAR_OS +
+                         "), check its network and SSH server, or migrate it inactive"),
+    "HSCLL535": CodeSpec("error", "no physical I/O",
+                         "Partition {obj} owns physical I/O adapters.",
+                         "remove them from the partition (in the lab: the <hostdev> devices "
+                         "of its domain, or metadata physical_io=0)"),
+    "HSCLL536": CodeSpec("error", "no dedicated I/O",
+                         "Partition {obj} owns dedicated I/O (a dedicated or SR-IOV port).",
+                         "replace it with a virtual Ethernet adapter (in the lab: remove "
+                         "<interface type='hostdev'> from its domain, or metadata "
+                         "dedicated_io=0)"),
+    "HSCLL537": CodeSpec("error", "only the virtual serial pair",
+                         "Partition {obj} has {n} virtual serial adapters; only the one console "
+                         "pair can migrate.",
+                         "remove the extra spapr-vty consoles from the partition's domain"),
+    "HSCLL538": CodeSpec("error", "not in a workload group",
+                         "Partition {obj} is a member of a partition workload group.",
+                         "take it out of the group (in the lab: metadata workload_group=0)"),
+    "HSCLL539": CodeSpec("error", "no BSR arrays (active)",
+                         "Partition {obj} uses {n} barrier synchronization register arrays; an "
+                         "active migration needs none.",
+                         "set its BSR arrays to 0 (in the lab: metadata bsr_arrays=0), or "
+                         "migrate it inactive"),
+    "HSCLL540": CodeSpec("error", "no huge pages (active)",
+                         "Partition {obj} uses huge pages; an active migration needs none.",
+                         "remove its huge pages (in the lab: <memoryBacking><hugepages/> or "
+                         "metadata huge_pages=1), or migrate it inactive"),
+    "HSCLL541": CodeSpec("error", "name free on the destination",
+                         "A partition named {obj} already exists on the destination managed "
+                         "system {sys}.",
+                         "remove or rename it on {sys}; if it is left over from a failed "
+                         "migration, recover with 'migrlpar -o r -m {src} -p {obj}'"),
+    "HSCLL542": CodeSpec("error", "partition ID free on the destination",
+                         "Partition ID {obj} is already used on the destination managed system "
+                         "{sys}.",
+                         "choose a free ID with -i \"dest_lpar_id=N\" (used: {used}), or leave "
+                         "dest_lpar_id out"),
+    # -- Virtual I/O Servers, mover service partitions, storage
+    "HSCLL550": CodeSpec("error", "RMC to the VIOS",
+                         "There is no RMC connection to the Virtual I/O Server {obj} on managed "
+                         "system {sys}, which the migration needs ({role}).",
+                         "check it with 'lpmlab lab status'; 'lpmlab lab up' restarts it, or "
+                         "shut it down ('chsysstate -m {sys} -r lpar -n {obj} -o shutdown') so "
+                         "the migration does not count on it"),
+    "HSCLL551": CodeSpec("error", "an MSP on each side (active)",
+                         "No mover service partition is configured on managed system {obj}.",
+                         "make a VIOS of {obj} an MSP: 'chsyscfg -r lpar -m {obj} -i "
+                         "\"name=VIOS,msp=1\"' or 'msp: true' in the topology"),
+    "HSCLL552": CodeSpec("error", "a working MSP on each side (active)",
+                         "No mover service partition on managed system {obj} can carry the "
+                         "migration: {detail}.",
+                         "start the VIOS and its mover link ('lpmlab lab status', 'lpmlab lab "
+                         "up'), or give it a mover_address in the topology"),
+    "HSCLL553": CodeSpec("error", "named MSP exists",
+                         "The {side} mover service partition {obj} does not exist.",
+                         "name a VIOS of {sys} in {side}_msp_name= (see 'lslparmigr -r msp -m "
+                         "{src} -t {dest}')"),
+    "HSCLL554": CodeSpec("error", "named VIOS is an MSP",
+                         "The Virtual I/O Server {obj} named as {side} mover service partition "
+                         "is not a mover service partition.",
+                         "make it one with 'chsyscfg -r lpar -m {sys} -i \"name={obj},msp=1\"' "
+                         "or name another VIOS"),
+    "HSCLL555": CodeSpec("error", "named MSP on the right system",
+                         "The {side} mover service partition {obj} is on managed system "
+                         "{actual}, not on {sys}.",
+                         "name an MSP of {sys} (see 'lslparmigr -r msp -m {src} -t {dest}')"),
+    "HSCLL556": CodeSpec("error", "named MSP working",
+                         "The {side} mover service partition {obj} cannot carry the migration: "
+                         "{detail}.",
+                         "start the VIOS and its mover link ('lpmlab lab status', 'lpmlab lab "
+                         "up'), or name another MSP"),
+    "HSCLL557": CodeSpec("error", "MSP pair reachable on the mover network",
+                         "No pair of mover service partitions can reach each other on the "
+                         "mover network: {detail}.",
+                         "check the mover network and the MSP forwarding ('lpmlab lab status'); "
+                         "'lpmlab lab up' repairs links; free the migration ports of {dest}"),
+    "HSCLL558": CodeSpec("error", "MSP under its concurrent migration limit",
+                         "The mover service partition {obj} already carries {n} active "
+                         "migrations; its configured limit is {limit}.",
+                         "wait, name another MSP, or raise the limit with 'migrlpar -o set -r "
+                         "lpar -m {sys} -p {obj} -i \"num_active_migrations_configured=N\"'"),
+    "HSCLL559": CodeSpec("warning", "time reference partition",
+                         "No time reference partition is set on managed system {obj}; the "
+                         "partition's time of day may jump after the migration.",
+                         "set one: 'chsyscfg -r lpar -m {obj} -i \"name=VIOS,time_ref=1\"' or "
+                         "'time_ref: true' on a VIOS of {obj} in the topology"),
+    "HSCLA319": CodeSpec("error", "storage hostable on the destination",
+                         "The virtual SCSI {kind} {obj} of partition {lpar} cannot be hosted "
+                         "by any Virtual I/O Server on the destination managed system {sys} "
+                         "({detail}).",
+                         "start a VIOS of {sys} that serves the partition's storage ('lpmlab "
+                         "lab up'), or add one to the topology"),
+    "HSCLL560": CodeSpec("error", "redundant VIOS (--redundantvios)",
+                         "Only {n} Virtual I/O Server on the destination managed system {sys} "
+                         "can host storage {obj} ({hosts}); --redundantvios {level} asks for "
+                         "two.",
+                         "add a second VIOS on {sys} that serves {obj}, or run with "
+                         "--redundantvios 0"),
+    "HSCLL561": CodeSpec("error", "storage really shared",
+                         "The storage {obj} of partition {lpar} is {detail} on {src} and {dest}; "
+                         "libvirt migrates only over shared storage.",
+                         "serve the same backing file from the VIOSes of both frames (the lab's "
+                         "SAN directory) and re-run 'lpmlab lab up'"),
+    "HSCLL562": CodeSpec("error", "redundant MSPs (--redundantmsps)",
+                         "Only {n} independent mover service partition pair can carry the "
+                         "migration ({obj}); --redundantmsps {level} asks for two.",
+                         "make a second VIOS on each frame an MSP ('chsyscfg -r lpar -m SYS -i "
+                         "\"name=VIOS,msp=1\"'), or run with --redundantmsps 0"),
+    "HSCLL563": CodeSpec("error", "VIOS named in virtual_scsi_mappings",
+                         "The Virtual I/O Server {obj} named in virtual_scsi_mappings is not on "
+                         "the destination managed system {sys}.",
+                         "name VIOSes of {sys} (see 'lslparmigr -r virtualio -m {src} -t {sys} "
+                         "--filter lpar_names={lpar}')"),
+    "HSCLL599": CodeSpec("error", "a check failed to run",
+                         "The validation check {obj} failed to run: {detail}.",
+                         "this is an lpmlab bug: report it with the snapshot; the other checks "
+                         "ran"),
+}
+
+
+def finding(code: str, obj: object, *, severity: Severity | None = None,
+            **kw: object) -> Finding:
+    """A finding from the table; ``kw`` fills the templates (``obj`` is always available)."""
+    spec = CODES[code]
+    values = {"obj": obj, **kw}
+    return Finding(code, severity or spec.severity, str(obj), spec.message.format(**values),
+                   spec.fix.format(**values))
+
+
+# -- lookups shared by the checks --------------------------------------------------------------
+# A check that needs an object that is missing returns nothing: the check for that object
+# (HSCL8011, HSCL8012, HSCLL501, HSCLL502) reports it, once.
+def _frame(snap: LabSnapshot, name: str, *, live: bool = False) -> FrameState | None:
+    f = snap.frames.get(name)
+    if f is None or (live and not f.reachable):
+        return None
+    return f
+
+
+def _pair(snap: LabSnapshot, req: MigrationRequestView,
+          *, live: bool = False) -> tuple[FrameState, FrameState] | None:
+    """Source and destination frames, when both exist, differ (and answer, with ``live``)."""
+    if req.source == req.dest:
+        return None
+    src, dst = _frame(snap, req.source, live=live), _frame(snap, req.dest, live=live)
+    return (src, dst) if src and dst else None
+
+
+def _part(snap: LabSnapshot, req: MigrationRequestView) -> PartitionState | None:
+    """The partition to migrate, when it exists on the source frame."""
+    p = snap.partitions.get(req.partition)
+    if p is None or p.frame != req.source or req.partition in snap.vios:
+        return None
+    return p
+
+
+def _needs(p: PartitionState, req: MigrationRequestView) -> tuple[int, int, str]:
+    """(memory MB, processors, basis): active moves what runs, inactive what the profile asks."""
+    if req.active:
+        return p.memory_mb, p.procs, "in use now"
+    return p.desired_memory_mb, p.desired_procs, f"desired in profile {p.profile}"
+
+
+def _vios_on(snap: LabSnapshot, frame: str) -> list[ViosState]:
+    return sorted((v for v in snap.vios.values() if v.frame == frame), key=lambda v: v.lpar_id)
+
+
+def _dest_hosts(snap: LabSnapshot, req: MigrationRequestView, lun: str) -> list[ViosState]:
+    """Destination VIOSes that run and export ``lun`` (limited to virtual_scsi_mappings)."""
+    return [v for v in _vios_on(snap, req.dest)
+            if v.running and lun in v.serves_luns
+            and (not req.vscsi_vios or v.name in req.vscsi_vios)]
+
+
+def _msp_problem(v: ViosState) -> str | None:
+    """Why an MSP cannot carry a stream (RMC is reported by its own check)."""
+    if not v.running:
+        return f"{v.name} is not running"
+    if not v.mover_address:
+        return f"{v.name} has no mover network address"
+    if not v.mover_link_up:
+        return f"the mover link of {v.name} is down"
+    return None
+
+
+def _named_msp_ok(snap: LabSnapshot, name: str, frame: str) -> ViosState | None:
+    v = snap.vios.get(name)
+    if v is None or not v.msp or v.frame != frame or _msp_problem(v):
+        return None
+    return v
+
+
+def _msp_candidates(snap: LabSnapshot, req: MigrationRequestView,
+                    side: Literal["source", "dest"]) -> list[ViosState]:
+    """MSPs the migration may use on one side: the named one, else every working MSP."""
+    frame, named = (req.source, req.source_msp) if side == "source" else (req.dest, req.dest_msp)
+    if named is not None:
+        v = _named_msp_ok(snap, named, frame)
+        return [v] if v else []
+    return [v for v in _vios_on(snap, frame) if v.msp and not _msp_problem(v)]
+
+
+def _under_limit(v: ViosState) -> bool:
+    return v.active_migrations < v.num_active_migrations_configured
+
+
+def _reachable_pairs(snap: LabSnapshot, req: MigrationRequestView) -> list[tuple[str, str]]:
+    srcs = [v.name for v in _msp_candidates(snap, req, "source") if _under_limit(v)]
+    dsts = [v.name for v in _msp_candidates(snap, req, "dest") if _under_limit(v)]
+    return [pair for pair in product(srcs, dsts) if snap.mover_reachable.get(pair) is True]
+
+
+def _level(req: MigrationRequestView, name: str) -> int:
+    return int(req.overrides.get(name, 0))
+
+
+def _names(items: Iterable[str]) -> str:
+    return ", ".join(items) or "none"
+
+
+# -- the checks: request and objects -----------------------------------------------------------
+def check_frames_exist(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    names = dict.fromkeys((req.source, req.dest))  # ordered, once each
+    return [finding("HSCL8011", n) for n in names if n not in snap.frames]
+
+
+def check_source_not_dest(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    return [finding("HSCLL501", req.source)] if req.source == req.dest else []
+
+
+def check_frames_reachable(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    names = dict.fromkeys((req.source, req.dest))
+    return [finding("HSCLL502", n) for n in names
+            if n in snap.frames and not snap.frames[n].reachable]
+
+
+def check_partition_found(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    if req.partition in snap.vios:
+        return [finding("HSCLL504", req.partition, sys=snap.vios[req.partition].frame)]
+    p = snap.partitions.get(req.partition)
+    if p is not None and p.frame == req.source:
+        return []
+    where = f" It is on {p.frame}." if p is not None else ""
+    return [finding("HSCL8012", req.partition, sys=req.source, where=where)]
+
+
+def check_remote_hmc_trust(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    # Local migrations involve one HMC: nothing to trust.
+    if req.remote_hmc is None:
+        return []
+    trusted = snap.remote_hmc_keys.get(req.remote_hmc)
+    if trusted is None:
+        return [finding("HSCLL503", req.remote_hmc)]
+    return [] if trusted else [finding("HSCL3653", req.remote_hmc)]
+
+
+# -- the checks: managed systems ---------------------------------------------------------------
+def check_mobility_capable(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    frames = [snap.frames[n] for n in dict.fromkeys((req.source, req.dest)) if n in snap.frames]
+    return [finding("HSCLL510", f.name) for f in frames if not f.mobility_capable]
+
+
+def check_battery_power(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    frames = [snap.frames[n] for n in dict.fromkeys((req.source, req.dest)) if n in snap.frames]
+    return [finding("HSCLL511", f.name) for f in frames if f.battery_power]
+
+
+def check_lmb_size(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    pair = _pair(snap, req)
+    if pair is None or pair[0].lmb_size_mb == pair[1].lmb_size_mb:
+        return []
+    src, dst = pair
+    return [finding("HSCLL512", dst.name, src=src.name, src_lmb=src.lmb_size_mb,
+                    dest_lmb=dst.lmb_size_mb)]
+
+
+def check_dest_memory(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    pair, p = _pair(snap, req, live=True), _part(snap, req)
+    if pair is None or p is None:
+        return []
+    dst = pair[1]
+    need, _procs, basis = _needs(p, req)
+    if dst.memory_free_mb >= need:
+        return []
+    return [finding("HSCLL513", dst.name, free=dst.memory_free_mb, lpar=p.name, need=need,
+                    basis=basis)]
+
+
+def check_dest_processors(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    pair, p = _pair(snap, req, live=True), _part(snap, req)
+    if pair is None or p is None:
+        return []
+    dst = pair[1]
+    _mem, need, basis = _needs(p, req)
+    if dst.processors_free >= need:
+        return []
+    return [finding("HSCLL514", dst.name, free=dst.processors_free, lpar=p.name, need=need,
+                    basis=basis)]
+
+
+def check_shared_proc_pool(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    # Without shared_proc_pool_name the partition lands in the default pool: HSCLL514 covers it.
+    pair, p = _pair(snap, req, live=True), _part(snap, req)
+    if req.shared_proc_pool is None or pair is None or p is None:
+        return []
+    dst, pool = pair[1], req.shared_proc_pool
+    if pool not in dst.shared_proc_pools:
+        return [finding("HSCLL515", pool, sys=dst.name, src=req.source,
+                        pools=_names(sorted(dst.shared_proc_pools)))]
+    # The lab has no fractional entitlement: a partition needs one unit per processor.
+    _mem, need, _basis = _needs(p, req)
+    free = dst.shared_proc_pools[pool]
+    if free >= need:
+        return []
+    return [finding("HSCLL516", pool, sys=dst.name, src=req.source, free=free, lpar=p.name,
+                    need=need)]
+
+
+def check_proc_compat_mode(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    pair, p = _pair(snap, req), _part(snap, req)
+    if pair is None or p is None or p.proc_compat_mode in pair[1].proc_compat_modes:
+        return []
+    dst = pair[1]
+    return [finding("HSCLL517", dst.name, mode=p.proc_compat_mode, lpar=p.name,
+                    modes=_names(dst.proc_compat_modes))]
+
+
+def check_migration_limits(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    out = []
+    for name in dict.fromkeys((req.source, req.dest)):
+        f = _frame(snap, name, live=True)
+        if f is None:
+            continue
+        n, limit = ((f.active_migrations, f.max_active_migrations) if req.active
+                    else (f.inactive_migrations, f.max_inactive_migrations))
+        if n >= limit:
+            out.append(finding("HSCLL518", f.name, n=n, kind=req.migration_type, limit=limit))
+    return out
+
+
+def check_host_uuids(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    pair = _pair(snap, req, live=True)
+    if pair is None or pair[0].host_uuid != pair[1].host_uuid:
+        return []
+    return [finding("HSCLL519", pair[1].name, src=pair[0].name, uuid=pair[0].host_uuid)]
+
+
+def check_machine_type(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    pair = _pair(snap, req, live=True)
+    if pair is None or pair[0].pseries_machine == pair[1].pseries_machine:
+        return []
+    src, dst = pair
+    return [finding("HSCLL520", dst.name, src=src.name, src_machine=src.pseries_machine,
+                    dest_machine=dst.pseries_machine)]
+
+
+def check_qemu_version(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    # Only a live stream crosses QEMU versions; an inactive migration moves a definition.
+    pair = _pair(snap, req, live=True)
+    if not req.active or pair is None or pair[0].qemu_version == pair[1].qemu_version:
+        return []
+    src, dst = pair
+    return [finding("HSCLL521", dst.name, src=src.name, src_version=src.qemu_version,
+                    dest_version=dst.qemu_version)]
+
+
+def check_vcpu_quiesce_bug(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    # DESIGN.md "Multi-vCPU guests": secondaries die after migration unless taken offline.
+    pair, p = _pair(snap, req, live=True), _part(snap, req)
+    if not req.active or pair is None or p is None or p.procs < 2:
+        return []
+    affected = [f for f in (pair[1], pair[0]) if f.vcpu_quiesce_bug]
+    if not affected:
+        return []
+    f = affected[0]
+    return [finding("HSCLL522", p.name, version=f.qemu_version, sys=f.name, procs=p.procs,
+                    last=p.procs - 1)]
+
+
+# -- the checks: the partition -----------------------------------------------------------------
+def check_migration_disabled(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    p = _part(snap, req)
+    return [finding("HSCLL530", p.name, sys=p.frame)] if p and p.migration_disabled else []
+
+
+def check_not_migrating(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    p = _part(snap, req)
+    return [finding("HSCLL531", p.name, sys=p.frame)] if p and p.migrating else []
+
+
+def check_partition_state(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    p = _part(snap, req)
+    if p is None:
+        return []
+    if req.active and p.state != "running":
+        return [finding("HSCLL532", p.name, sys=p.frame, state=p.state)]
+    if not req.active and p.state != "shutoff":
+        return [finding("HSCLL533", p.name, sys=p.frame, state=p.state)]
+    return []
+
+
+def check_partition_rmc(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    # Inactive migrations never talk to the partition OS. A partition that is not running has
+    # no RMC by nature: HSCLL532 says so.
+    p = _part(snap, req)
+    if not req.active or p is None or p.state != "running" or p.rmc_active:
+        return []
+    return [finding("HSCLL534", p.name, sys=p.frame)]
+
+
+def check_physical_io(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    p = _part(snap, req)
+    if p is None:
+        return []
+    out = []
+    if p.physical_io:
+        out.append(finding("HSCLL535", p.name))
+    if p.dedicated_io:
+        out.append(finding("HSCLL536", p.name))
+    return out
+
+
+def check_virtual_serial(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    p = _part(snap, req)
+    if p is None or p.vserial_adapters <= 1:
+        return []
+    return [finding("HSCLL537", p.name, n=p.vserial_adapters)]
+
+
+def check_workload_group(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    p = _part(snap, req)
+    return [finding("HSCLL538", p.name)] if p and p.workload_group else []
+
+
+def check_bsr_arrays(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    # BSR state cannot be carried in a live stream; an inactive partition holds none.
+    p = _part(snap, req)
+    if not req.active or p is None or p.bsr_arrays == 0:
+        return []
+    return [finding("HSCLL539", p.name, n=p.bsr_arrays)]
+
+
+def check_huge_pages(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    p = _part(snap, req)
+    return [finding("HSCLL540", p.name)] if req.active and p and p.huge_pages else []
+
+
+def check_dest_name_free(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    pair = _pair(snap, req, live=True)
+    if pair is None or req.partition not in pair[1].partition_names:
+        return []
+    return [finding("HSCLL541", req.partition, sys=req.dest, src=req.source)]
+
+
+def check_dest_lpar_id_free(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    # Without dest_lpar_id the HMC picks a free ID; only an explicit one can clash.
+    pair = _pair(snap, req, live=True)
+    if pair is None or req.dest_lpar_id is None or req.dest_lpar_id not in pair[1].partition_ids:
+        return []
+    used = ", ".join(str(i) for i in sorted(pair[1].partition_ids))
+    return [finding("HSCLL542", req.dest_lpar_id, sys=req.dest, used=used)]
+
+
+# -- the checks: VIOS, MSPs, storage -----------------------------------------------------------
+def check_vios_rmc(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    """RMC to the VIOSes the migration counts on: storage servers on both sides, and MSPs."""
+    p = _part(snap, req)
+    if _pair(snap, req) is None or p is None:
+        return []
+    roles: dict[str, list[str]] = {}
+    for lun in p.luns:
+        for v in _vios_on(snap, req.source):
+            if lun in v.serves_luns:
+                roles.setdefault(v.name, []).append(f"serves {lun} on the source")
+        for v in _dest_hosts(snap, req, lun):
+            roles.setdefault(v.name, []).append(f"can host {lun} on the destination")
+    if req.active:
+        for side, frame, named in (("source", req.source, req.source_msp),
+                                   ("destination", req.dest, req.dest_msp)):
+            for v in _vios_on(snap, frame):
+                if v.msp and named in (None, v.name):
+                    roles.setdefault(v.name, []).append(f"{side} MSP")
+    out = []
+    for name, role in roles.items():
+        v = snap.vios[name]
+        # A VIOS that is down has no RMC by nature; the storage and MSP checks report it.
+        if v.running and not v.rmc_active:
+            out.append(finding("HSCLL550", v.name, sys=v.frame, role="; ".join(role)))
+    return out
+
+
+def check_msp_available(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    """At least one working MSP on each side (sides where the user named one: see below)."""
+    if not req.active or _pair(snap, req) is None:
+        return []
+    out = []
+    for frame, named in ((req.source, req.source_msp), (req.dest, req.dest_msp)):
+        if named is not None:
+            continue
+        msps = [v for v in _vios_on(snap, frame) if v.msp]
+        if not msps:
+            out.append(finding("HSCLL551", frame))
+            continue
+        problems = [_msp_problem(v) for v in msps]
+        if all(problems):
+            out.append(finding("HSCLL552", frame, detail="; ".join(filter(None, problems))))
+    return out
+
+
+def check_named_msps(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    """source_msp_name / dest_msp_name: exists, is an MSP, on the right frame, working."""
+    if not req.active or _pair(snap, req) is None:
+        return []
+    out = []
+    for side, frame, named in (("source", req.source, req.source_msp),
+                               ("dest", req.dest, req.dest_msp)):
+        if named is None:
+            continue
+        kw = {"side": side, "sys": frame, "src": req.source, "dest": req.dest}
+        v = snap.vios.get(named)
+        if v is None:
+            out.append(finding("HSCLL553", named, **kw))
+        elif not v.msp:
+            out.append(finding("HSCLL554", named, **kw))
+        elif v.frame != frame:
+            out.append(finding("HSCLL555", named, actual=v.frame, **kw))
+        elif problem := _msp_problem(v):
+            out.append(finding("HSCLL556", named, detail=problem, **kw))
+    return out
+
+
+def check_msp_limits(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    # One MSP with room on a side is enough; report only when every candidate is full.
+    if not req.active or _pair(snap, req) is None:
+        return []
+    out = []
+    sides: tuple[Literal["source", "dest"], ...] = ("source", "dest")
+    for side in sides:
+        cands = _msp_candidates(snap, req, side)
+        if cands and not any(_under_limit(v) for v in cands):
+            out.extend(finding("HSCLL558", v.name, sys=v.frame, n=v.active_migrations,
+                               limit=v.num_active_migrations_configured) for v in cands)
+    return out
+
+
+def check_mover_path(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    """Some (source MSP, destination MSP) pair the lead measured as reachable."""
+    if not req.active or _pair(snap, req) is None:
+        return []
+    srcs = [v.name for v in _msp_candidates(snap, req, "source") if _under_limit(v)]
+    dsts = [v.name for v in _msp_candidates(snap, req, "dest") if _under_limit(v)]
+    if not srcs or not dsts or _reachable_pairs(snap, req):
+        return []  # no candidates: HSCLL55x above says why
+    states = {True: "reachable", False: "unreachable", None: "not measured"}
+    pairs = list(product(srcs, dsts))
+    detail = "; ".join(f"{s} -> {d} {states[snap.mover_reachable.get((s, d))]}"
+                       for s, d in pairs)
+    return [finding("HSCLL557", ", ".join(f"{s} -> {d}" for s, d in pairs), detail=detail,
+                    dest=req.dest)]
+
+
+def check_redundant_msps(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    level = _level(req, "redundantmsps")
+    if not req.active or level == 0 or _pair(snap, req) is None:
+        return []
+    pairs = _reachable_pairs(snap, req)
+    if not pairs:
+        return []  # HSCLL557
+    # Two pairs are independent when they share neither MSP.
+    if any(a[0] != b[0] and a[1] != b[1] for a, b in combinations(pairs, 2)):
+        return []
+    return [finding("HSCLL562", ", ".join(f"{s} -> {d}" for s, d in pairs), n=1, level=level,
+                    severity="error" if level == 1 else "warning")]
+
+
+def check_time_reference(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    # The time reference keeps the time of day of a running partition; inactive: nothing runs.
+    if not req.active or _pair(snap, req) is None:
+        return []
+    return [finding("HSCLL559", frame) for frame in (req.source, req.dest)
+            if not any(v.time_ref for v in _vios_on(snap, frame))]
+
+
+def check_vscsi_mappings(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    if _pair(snap, req) is None:
+        return []
+    return [finding("HSCLL563", name, sys=req.dest, src=req.source, lpar=req.partition)
+            for name in req.vscsi_vios
+            if name not in snap.vios or snap.vios[name].frame != req.dest]
+
+
+def check_storage_hostable(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    p = _part(snap, req)
+    if p is None or _pair(snap, req) is None:
+        return []
+    dest_vios = _vios_on(snap, req.dest)
+    out = []
+    for lun in p.luns:
+        if _dest_hosts(snap, req, lun):
+            continue
+        why = [f"{v.name} " + ("is not running" if not v.running else
+                              "does not serve it" if lun not in v.serves_luns else
+                              "is not named in virtual_scsi_mappings") for v in dest_vios]
+        out.append(finding("HSCLA319", lun, kind="storage", lpar=p.name, sys=req.dest,
+                           detail="; ".join(why) or f"{req.dest} has no VIOS"))
+    # An adapter without a disk still needs a VIOS to be hosted by.
+    if not p.luns and not any(v.running for v in dest_vios):
+        out.extend(finding("HSCLA319", f"{p.name}/vscsi{i}", kind="client adapter",
+                           lpar=p.name, sys=req.dest, detail=f"{req.dest} has no running VIOS")
+                   for i in range(p.vscsi_adapters))
+    return out
+
+
+def check_redundant_vios(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    level = _level(req, "redundantvios")
+    p = _part(snap, req)
+    if level == 0 or p is None or _pair(snap, req) is None:
+        return []
+    out = []
+    for lun in p.luns:
+        hosts = _dest_hosts(snap, req, lun)
+        if len(hosts) == 1:  # none: HSCLA319
+            out.append(finding("HSCLL560", lun, sys=req.dest, n=1, level=level,
+                               hosts=hosts[0].name,
+                               severity="error" if level == 1 else "warning"))
+    return out
+
+
+def check_storage_shared(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    p = _part(snap, req)
+    if p is None or _pair(snap, req) is None:
+        return []
+    out = []
+    for lun in p.luns:
+        shared = snap.storage_shared.get(lun)
+        if shared is not True:
+            detail = "backed differently" if shared is False else "not verified as shared"
+            out.append(finding("HSCLL561", lun, lpar=p.name, src=req.source, dest=req.dest,
+                               detail=detail))
+    return out
+
+
+Check = Callable[[LabSnapshot, MigrationRequestView], list[Finding]]
+
+# Order = the order of the report: the request, the systems, the partition, VIOS/MSP/storage.
+CHECKS: list[tuple[str, Check]] = [
+    ("frames_exist", check_frames_exist),
+    ("source_not_dest", check_source_not_dest),
+    ("frames_reachable", check_frames_reachable),
+    ("partition_found", check_partition_found),
+    ("remote_hmc_trust", check_remote_hmc_trust),
+    ("mobility_capable", check_mobility_capable),
+    ("battery_power", check_battery_power),
+    ("lmb_size", check_lmb_size),
+    ("dest_memory", check_dest_memory),
+    ("dest_processors", check_dest_processors),
+    ("shared_proc_pool", check_shared_proc_pool),
+    ("proc_compat_mode", check_proc_compat_mode),
+    ("migration_limits", check_migration_limits),
+    ("host_uuids", check_host_uuids),
+    ("machine_type", check_machine_type),
+    ("qemu_version", check_qemu_version),
+    ("vcpu_quiesce_bug", check_vcpu_quiesce_bug),
+    ("migration_disabled", check_migration_disabled),
+    ("not_migrating", check_not_migrating),
+    ("partition_state", check_partition_state),
+    ("partition_rmc", check_partition_rmc),
+    ("physical_io", check_physical_io),
+    ("virtual_serial", check_virtual_serial),
+    ("workload_group", check_workload_group),
+    ("bsr_arrays", check_bsr_arrays),
+    ("huge_pages", check_huge_pages),
+    ("dest_name_free", check_dest_name_free),
+    ("dest_lpar_id_free", check_dest_lpar_id_free),
+    ("vios_rmc", check_vios_rmc),
+    ("msp_available", check_msp_available),
+    ("named_msps", check_named_msps),
+    ("msp_limits", check_msp_limits),
+    ("mover_path", check_mover_path),
+    ("redundant_msps", check_redundant_msps),
+    ("time_reference", check_time_reference),
+    ("vscsi_mappings", check_vscsi_mappings),
+    ("storage_hostable", check_storage_hostable),
+    ("redundant_vios", check_redundant_vios),
+    ("storage_shared", check_storage_shared),
+]
+
+
+# -- running them ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ValidationReport:
+    """Every finding of one validation, in check order."""
+
+    findings: tuple[Finding, ...]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def codes(self) -> list[str]:
+        return [f.code for f in self.findings]
+
+    def render(self, *, warnings: bool = True) -> str:
+        """HMC-style text: errors, then warnings; each a code + message line and a Fix: line.
+
+        Empty when there is nothing to say (a clean validation prints nothing, as on the HMC).
+        """
+        sections = [("Errors:", self.errors)]
+        if warnings:
+            sections.append(("Warnings:", self.warnings))
+        out = []
+        for title, items in sections:
+            if items:
+                blocks = [f"{f.code} {f.message}\nFix: {f.fix}" for f in items]
+                out.append(title + "\n" + "\n\n".join(blocks))
+        return "\n\n".join(out)
+
+    def records(self) -> list[dict[str, str]]:
+        """For --json."""
+        return [{"code": f.code, "severity": f.severity, "object": f.obj, "message": f.message,
+                 "fix": f.fix, "check": f.check} for f in self.findings]
+
+    def raise_for_errors(self) -> None:
+        """MigrationError carrying the first error (code, message, fix) and the whole report."""
+        if self.ok:
+            return
+        first, more = self.errors[0], len(self.errors) - 1
+        msg = first.message + (f" (and {more} more, see below)" if more else "")
+        raise MigrationError(msg, fix=first.fix, code=first.code,
+                             evidence=self.render() if more or self.warnings else None)
+
+
+def validate(snapshot: LabSnapshot, request: MigrationRequestView,
+             checks: Iterable[tuple[str, Check]] | None = None) -> ValidationReport:
+    """Run every check (``CHECKS`` unless given); a check that fails becomes an error finding."""
+    found: list[Finding] = []
+    for name, fn in CHECKS if checks is None else checks:
+        try:
+            result = list(fn(snapshot, request))
+            if not all(isinstance(f, Finding) for f in result):
+                raise TypeError("returned something other than Finding objects")
+        except Exception as exc:  # one broken check must not hide the others
+            detail = f"{type(exc).__name__}: {exc}"
+            found.append(replace(finding("HSCLL599", name, detail=detail), check=name))
+            continue
+        found.extend(replace(f, check=name) for f in result)
+    return ValidationReport(tuple(found))
+
+
+# -- the snapshot the topology promises ------------------------------------------------------
+def snapshot_from_topology(topology: Topology, *, pseries_machine: str = "pseries-10.0",
+                           qemu_version: str = "10.0.2") -> LabSnapshot:
+    """The state a topology promises when everything is up: every daemon answers, every link
+    is up, every VIOS exports every partition's LUN (as the lab's playbooks set it up), no
+    migration runs. A starting point the lead overlays with measured values
+    (``dataclasses.replace``), and the healthy lab of the unit tests. Host UUIDs are
+    deterministic placeholders, distinct per frame.
+    """
+    luns = {p.name: (f"{p.name}.img",) if p.disk else () for p in topology.partitions}
+    all_luns = frozenset(lun for ls in luns.values() for lun in ls)
+    frames = {}
+    for f in topology.frames:
+        parts = topology.partitions_on(f.name)
+        vios = topology.vios_on(f.name)
+        procs_free = f.processors - sum(p.procs for p in parts)
+        frames[f.name] = FrameState(
+            name=f.name, host_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                                  f"lpmlab:{topology.name}:{f.name}")),
+            reachable=True, mobility_capable=f.mobility_capable, battery_power=f.battery_power,
+            lmb_size_mb=f.lmb_size_mb, memory_mb=f.memory_mb,
+            memory_free_mb=f.memory_mb - sum(p.memory_mb for p in parts),
+            processors=f.processors, processors_free=procs_free,
+            proc_compat_modes=f.proc_compat_modes,
+            max_active_migrations=f.max_active_migrations,
+            max_inactive_migrations=f.max_inactive_migrations,
+            active_migrations=0, inactive_migrations=0, pseries_machine=pseries_machine,
+            qemu_version=qemu_version, shared_proc_pools={"DefaultPool": float(procs_free)},
+            partition_names=frozenset(o.name for o in (*parts, *vios)),
+            partition_ids=frozenset(o.lpar_id for o in (*parts, *vios)))
+    vios_states = {
+        v.name: ViosState(name=v.name, frame=v.frame, lpar_id=v.lpar_id, running=True,
+                          rmc_active=True, msp=v.msp,
+                          mover_address=str(v.mover_address) if v.mover_address else None,
+                          mover_link_up=v.mover_address is not None, time_ref=v.time_ref,
+                          serves_luns=all_luns)
+        for v in topology.vios}
+    partitions = {
+        p.name: PartitionState(
+            name=p.name, lpar_id=p.lpar_id, frame=p.frame, state="running",
+            memory_mb=p.memory_mb, procs=p.procs, proc_compat_mode=p.proc_compat_mode,
+            rmc_active=True, migration_disabled=False, migrating=False, luns=luns[p.name],
+            vscsi_adapters=1 if p.disk else 0, desired_memory_mb=p.memory_mb,
+            min_memory_mb=p.memory_mb, max_memory_mb=p.memory_mb, desired_procs=p.procs,
+            min_procs=p.procs, max_procs=p.procs)
+        for p in topology.partitions}
+    msps = [v.name for v in topology.vios if v.msp and v.mover_address]
+    reach = {(a, b): True for a, b in product(msps, msps) if a != b}
+    return LabSnapshot(frames=frames, vios=vios_states, partitions=partitions,
+                       mover_reachable=reach, storage_shared=dict.fromkeys(all_luns, True))
