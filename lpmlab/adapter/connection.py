@@ -122,6 +122,12 @@ class FrameConnection:
                                   fix="set host_uuid in the frame's libvirtd.conf")
         return caps.split("<uuid>", 1)[1].split("</uuid>", 1)[0]
 
+    def vcpu_count(self, dom: libvirt.virDomain) -> int:
+        try:
+            return int(dom.info()[3])
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"{self.frame}: cannot read {dom.name()}: {exc}") from exc
+
     def lookup(self, name: str) -> libvirt.virDomain | None:
         try:
             return self.conn.lookupByName(name)

@@ -50,6 +50,7 @@ class LabState:
     host_uuids: dict[str, str]
     image: dict[str, str] = field(default_factory=dict)
     host_keys: dict[str, str] = field(default_factory=dict)
+    qemu_versions: dict[str, list[int]] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
 
     def save(self, path: Path) -> None:
@@ -176,6 +177,8 @@ class Lab:
         xml = {p.name: self.domain_xml(state, p.name) for p in self.plan.topology.partitions}
         inv = inventory.render(self.plan, state.host_uuids, xml)
         res = run_playbook("lab.yml", inventory=inv, label="lab-up")
+        for fp in self.plan.frames():
+            state.qemu_versions[fp.frame.name] = list(frame_qemu_version(fp))
         return f"{len(res.task_durations)} task runs, artifacts {res.artifact_dir}"
 
     def reprovision(self, limit: str) -> None:
@@ -249,6 +252,21 @@ class Lab:
             for dname, dstate in f.get("domains", {}).items():
                 out["partitions"].setdefault(dname, []).append(f"{fname}:{dstate}")
         return out
+
+
+def frame_qemu_version(fp: P.FramePlan) -> tuple[int, int, int]:
+    """The QEMU a frame runs partitions with (libvirt's getVersion() can take ~10 s on its
+    first call while it probes emulators, so the lab asks the binary once at ``up``)."""
+    import re
+
+    out = netns.run_in(fp.ns, ["qemu-system-ppc64", "--version"]).stdout
+    m = re.search(r"version (\d+)\.(\d+)\.(\d+)", out)
+    if not m:
+        from lpmlab.errors import FabricError
+
+        raise FabricError(f"cannot read the QEMU version of frame {fp.frame.name}",
+                          evidence=out)
+    return (int(m[1]), int(m[2]), int(m[3]))
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -7,6 +7,7 @@ network to the destination MSP, whose relay hands it to the destination frame's 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -16,9 +17,10 @@ from typing import Any
 
 from lpmlab.adapter import domain_xml as dx
 from lpmlab.adapter import migration as mig
-from lpmlab.errors import FabricError, HypervisorError, MigrationError, UsageError
+from lpmlab.errors import FabricError, HypervisorError, MigrationError, RmcError, UsageError
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
+from lpmlab.hmc import vcpu
 from lpmlab.hmc.store import LimitReached, MigrationRecord
 from lpmlab.hmc.system import Hmc, hscl_error
 
@@ -122,7 +124,14 @@ class LiveMigration:
         port = rec.port
         dom = hmc.conn(self.source).lookup(self.partition)
         assert dom is not None  # validate() found it
+        vplan = vcpu.plan_for(hmc.conn(self.source).vcpu_count(dom),
+                              hmc.qemu_version(self.dest))
+        rec.stats["vcpu"] = vplan.record()
+        rmc = hmc.rmc(self.partition) if vplan.method == vcpu.WORKAROUND else None
         try:
+            if rmc is not None:
+                rec.phase("secondary processors offline")
+                vcpu.take_secondaries_offline(rmc, vplan, self.partition)
             sv, dv = msps.source.vios, msps.dest.vios
             assert sv.mover_address and dv.mover_address
             dst_msp.forward(Hop(rec.id, MOVER_IFACE, (str(dv.mover_address), port), LAB_IFACE,
@@ -145,11 +154,23 @@ class LiveMigration:
             # No polling of job statistics here: on two cores a 2 Hz jobStats poll made
             # migrations ~0.6 s slower (measured); lslparmigr asks libvirt when it needs them.
             mig.migrate(dom, req)
+            if rmc is not None:
+                rec.phase("secondary processors online")
+                try:
+                    vcpu.bring_secondaries_online(rmc, vplan, self.partition)
+                except RmcError as exc:
+                    # the partition did move: a warning for the record, not a failure
+                    rec.stats["vcpu_error"] = exc.message
+                rec.stats["vcpu"] = vplan.record()
             rec.phase("complete")
             new = hmc.conn(self.dest).lookup(self.partition)
             rec.stats["job"] = _clean(mig.completed_stats(new) if new else {})
             rec.state, rec.result = "Migration Complete", "success"
-        except (HypervisorError, FabricError) as exc:
+        except (HypervisorError, FabricError, RmcError) as exc:
+            if rmc is not None:
+                # still (or again) on the source: give the partition its processors back
+                with contextlib.suppress(RmcError):
+                    vcpu.bring_secondaries_online(rmc, vplan, self.partition)
             rec.stats["job"] = _clean(mig.completed_stats(dom))
             rec.error = exc.message
             stored = hmc.store.get(rec.id)
@@ -163,6 +184,8 @@ class LiveMigration:
             raise hscl_error(MigrationError, "HSCLL406", obj=self.partition, sys=self.source,
                              detail=exc.message) from exc
         finally:
+            if rmc is not None:
+                rmc.close()
             rec.stats["msp_bytes"] = {}
             for msp in (src_msp, dst_msp):
                 try:

@@ -122,6 +122,23 @@ class Hmc:
             msg += f" It is on {', '.join(elsewhere)}."
         raise NotFoundError(msg, fix=fix, code="HSCL8012")
 
+    def qemu_version(self, frame: str) -> tuple[int, int, int]:
+        """The frame's QEMU version, as recorded when the lab came up."""
+        v = self.state.qemu_versions.get(frame)
+        if v:
+            return (v[0], v[1], v[2])
+        from lpmlab.fabric.lab import frame_qemu_version
+
+        return frame_qemu_version(self.require_frame(frame))
+
+    def rmc(self, partition: str) -> Any:
+        """An RMC (SSH) channel to the partition's OS."""
+        from lpmlab.rmc.channel import RmcChannel
+
+        p = self.topology.partition(partition)
+        return RmcChannel(partition, str(p.address), self.plan.ssh_key, ns=P.HUB_NS,
+                          host_key=self.state.host_keys.get(partition))
+
     def active_migration(self, partition: str) -> MigrationRecord | None:
         for m in self.store.active():
             if m.partition == partition and controller_alive(m):

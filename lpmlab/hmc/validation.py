@@ -326,8 +326,8 @@ CODES: dict[str, CodeSpec] = {
     "HSCLL522": CodeSpec("warning", "multi-processor partition on an affected QEMU",
                          "QEMU {version} on managed system {sys} does not migrate the quiesced "
                          "state of secondary processors; partition {obj} has {procs} "
-                         "processors, so lpmlab takes processors 1-{last} offline before the "
-                         "switchover and brings them back on the destination (about 1 s).",
+                         "processors, so lpmlab takes {cpus} offline before the switchover and "
+                         "brings them back on the destination (about 1 s).",
                          "nothing to do; to avoid it use a QEMU with the fix ('target/ppc: "
                          "Fix env->quiesced migration') or a 1-processor partition"),
     # -- the partition
@@ -378,8 +378,8 @@ CODES: dict[str, CodeSpec] = {
                          "migrate it inactive"),
     "HSCLL540": CodeSpec("error", "no huge pages (active)",
                          "Partition {obj} uses huge pages; an active migration needs none.",
-                         "remove its huge pages (in the lab: <memoryBacking><hugepages/> or "
-                         "metadata huge_pages=1), or migrate it inactive"),
+                         "remove its huge pages (in the lab: drop <memoryBacking><hugepages/> "
+                         "from its domain, or metadata huge_pages=0), or migrate it inactive"),
     "HSCLL541": CodeSpec("error", "name free on the destination",
                          "A partition named {obj} already exists on the destination managed "
                          "system {sys}.",
@@ -408,8 +408,8 @@ CODES: dict[str, CodeSpec] = {
                          "up'), or give it a mover_address in the topology"),
     "HSCLL553": CodeSpec("error", "named MSP exists",
                          "The {side} mover service partition {obj} does not exist.",
-                         "name a VIOS of {sys} in {side}_msp_name= (see 'lslparmigr -r msp -m "
-                         "{src} -t {dest}')"),
+                         "name a VIOS of {sys} in {attr}= (see 'lslparmigr -r msp -m {src} -t "
+                         "{dest}')"),
     "HSCLL554": CodeSpec("error", "named VIOS is an MSP",
                          "The Virtual I/O Server {obj} named as {side} mover service partition "
                          "is not a mover service partition.",
@@ -728,8 +728,9 @@ def check_vcpu_quiesce_bug(snap: LabSnapshot, req: MigrationRequestView) -> list
     if not affected:
         return []
     f = affected[0]
+    cpus = "processor 1" if p.procs == 2 else f"processors 1-{p.procs - 1}"
     return [finding("HSCLL522", p.name, version=f.qemu_version, sys=f.name, procs=p.procs,
-                    last=p.procs - 1)]
+                    cpus=cpus)]
 
 
 # -- the checks: the partition -----------------------------------------------------------------
@@ -868,10 +869,11 @@ def check_named_msps(snap: LabSnapshot, req: MigrationRequestView) -> list[Findi
         return []
     out = []
     for side, frame, named in (("source", req.source, req.source_msp),
-                               ("dest", req.dest, req.dest_msp)):
+                               ("destination", req.dest, req.dest_msp)):
         if named is None:
             continue
-        kw = {"side": side, "sys": frame, "src": req.source, "dest": req.dest}
+        attr = "source_msp_name" if side == "source" else "dest_msp_name"
+        kw = {"side": side, "attr": attr, "sys": frame, "src": req.source, "dest": req.dest}
         v = snap.vios.get(named)
         if v is None:
             out.append(finding("HSCLL553", named, **kw))

@@ -28,10 +28,11 @@ def root_required() -> None:
 
 
 @pytest.fixture(scope="module")
-def lab(root_required):
-    """A freshly built default lab, taken down after the module."""
+def lab(root_required, request):
+    """A freshly built lab (the module's TOPOLOGY, else the default), taken down after it."""
     cli("lpmlab", "lab", "down")
-    cp = cli("lpmlab", "lab", "up", timeout=900)
+    topo = getattr(request.module, "TOPOLOGY", None)
+    cp = cli("lpmlab", "lab", "up", *(["-t", str(topo)] if topo else []), timeout=900)
     assert cp.returncode == 0, f"lab up failed:\n{cp.stderr[-4000:]}"
     from lpmlab.fabric.lab import Lab, load_state
 
