@@ -112,6 +112,14 @@ class FrameConnection:
                 self._conn.close()
             self._conn = None
 
+    def ping(self) -> None:
+        """Raise HypervisorError unless the frame's libvirtd answers (a cheap call: the first
+        getCapabilities() of a daemon probes every QEMU binary and takes 10+ s)."""
+        try:
+            self.conn.getLibVersion()
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"{self.frame}: libvirtd does not answer: {exc}") from exc
+
     def host_uuid(self) -> str:
         try:
             caps = self.conn.getCapabilities()

@@ -99,8 +99,8 @@ def one(args: argparse.Namespace, name: str) -> Outcome:
             return Outcome(name, detail="; ".join(rep.actions) or "nothing to recover")
         job = migration.LiveMigration(hmc, name, args.system, args.target)
         if op == "v":
-            job.validate()
-            return Outcome(name)
+            report, _ = job.validate()
+            return Outcome(name, detail=report.render())
         res = job.run()
         j = res.stats
         return Outcome(name, detail=f"{args.system} -> {args.target} in "
@@ -137,7 +137,7 @@ def main(argv: Sequence[str]) -> int:
         if o.error is not None:
             print(f"{o.name}: {o.error.render()}" if len(names) > 1 else o.error.render(),
                   file=sys.stderr)
-        elif args.verbose and o.detail:
+        elif o.detail and (args.verbose or args.op == "v"):
             print(f"{o.name}: {o.detail}", file=sys.stderr)
     if not failed:
         return 0

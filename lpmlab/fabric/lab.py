@@ -7,11 +7,13 @@ network) is done here. Lifecycle stages are data, timed and printed one by one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -207,13 +209,29 @@ class Lab:
             return f"(no console log at {path})"
         return "\n".join(text.splitlines()[-lines:]) or "(console log is empty)"
 
+    def _warm_frames(self) -> None:
+        """Ask each libvirtd for its capabilities once, so the first validation does not pay
+        for the daemon probing every QEMU binary (10+ s per frame here)."""
+        from lpmlab.adapter.connection import FrameConnection
+        from lpmlab.errors import LpmlabError
+
+        for fp in self.plan.frames():
+            conn = FrameConnection(fp.frame.name, fp.uri)
+            with contextlib.suppress(LpmlabError):
+                conn.host_uuid()
+            conn.close()
+
     def _stage_wait_ssh(self, state: LabState, deadline_s: float) -> str:
+        # partitions boot meanwhile: warming the frames costs no wall time
+        warm = threading.Thread(target=self._warm_frames, name="warm-frames", daemon=True)
+        warm.start()
         waited = []
         for p in self.plan.topology.partitions:
             ch = self.rmc(p.name, state)
             t = ch.wait_ready(deadline_s, evidence=lambda n=p.name: self.console_tail(n))
             ch.close()
             waited.append(f"{p.name} {t:.1f}s")
+        warm.join(120)
         return ", ".join(waited)
 
     # -- down ------------------------------------------------------------------------------

@@ -344,7 +344,7 @@ def split_fields(text: str) -> list[tuple[str, str]]:
             if name in seen:
                 raise _syntax(f"attribute {_show(name)} is given twice (at "
                               f"{_where(text, seen[name])} and {_where(text, f.start)})",
-                              fix=f"give {name} once")
+                              fix=f"give {_safe(name)} once")
             seen[name] = f.start
             pairs.append((name, value))
             spec = _SCHEMA.get(name)
@@ -463,32 +463,35 @@ def _lpar_profile(parts: list[str]) -> LparProfileName:
     return LparProfileName(name, ident, _name(parts[2], "profile name"))
 
 
-# Identities that must not repeat within one list: each item yields labels such as
-# "client slot 12"; a label seen twice is an error.
-
-def _lpar_keys(name: str | None, ident: int | None, suffix: str = "") -> list[str]:
-    keys = [f"partition {name}{suffix}"] if name is not None else []
-    return keys + ([f"partition ID {ident}{suffix}"] if ident is not None else [])
+# Identities that must not repeat within one list: each item yields keys such as
+# ("client slot", 12); a key seen twice is an error. Tuples, not strings, so that a partition
+# named "ID 4" is not taken for the partition with ID 4.
+_Key = tuple[Any, ...]
 
 
-def _mapping_keys(m: Any) -> list[str]:
-    return [f"client slot {m.client_slot}"]
+def _lpar_keys(name: str | None, ident: int | None, *more: Any) -> list[_Key]:
+    keys: list[_Key] = [("partition", name, *more)] if name is not None else []
+    return keys + ([("partition ID", ident, *more)] if ident is not None else [])
 
 
-def _msp_keys(m: Any) -> list[str]:
-    keys = [f"MSP {m.name}"] if m.name is not None else []
-    return keys + ([f"MSP ID {m.id}"] if m.id is not None else [])
+def _mapping_keys(m: Any) -> list[_Key]:
+    return [("client slot", m.client_slot)]
 
 
-def _dest_keys(d: Any) -> list[str]:
-    return _lpar_keys(d.lpar_name, d.lpar_id) + [f"destination ID {d.dest_lpar_id}"]
+def _msp_keys(m: Any) -> list[_Key]:
+    keys: list[_Key] = [("MSP", m.name)] if m.name is not None else []
+    return keys + ([("MSP ID", m.id)] if m.id is not None else [])
 
 
-def _lpar_mapping_keys(m: Any) -> list[str]:
-    return _lpar_keys(m.lpar_name, m.lpar_id, f" client slot {m.mapping.client_slot}")
+def _dest_keys(d: Any) -> list[_Key]:
+    return _lpar_keys(d.lpar_name, d.lpar_id) + [("destination ID", d.dest_lpar_id)]
 
 
-def _lpar_item_keys(p: Any) -> list[str]:
+def _lpar_mapping_keys(m: Any) -> list[_Key]:
+    return _lpar_keys(m.lpar_name, m.lpar_id, "client slot", m.mapping.client_slot)
+
+
+def _lpar_item_keys(p: Any) -> list[_Key]:
     return _lpar_keys(p.lpar_name, p.lpar_id)
 
 
@@ -500,7 +503,7 @@ class _Spec:
     example: str
     scalar: Callable[[str, str], Any] | None = None     # (value, what) -> typed value
     item: Callable[[list[str]], Any] | None = None      # '/'-parts of one list item -> item
-    keys: Callable[[Any], list[str]] | None = None      # identities unique within the list
+    keys: Callable[[Any], list[_Key]] | None = None     # identities unique in the list
 
 
 def _ranged(bounds: tuple[int, int | None]) -> Callable[[str, str], int]:
@@ -588,7 +591,7 @@ def _parse_value(name: str, value: str, spec: _Spec) -> Any:
                              code=BAD_VALUE) from None
     assert spec.item is not None and spec.keys is not None
     items: list[Any] = []
-    seen: dict[str, int] = {}
+    seen: dict[_Key, int] = {}
     for k, text in enumerate(value.split(","), 1):
         text = text.strip(_WS)
         try:
@@ -600,8 +603,9 @@ def _parse_value(name: str, value: str, spec: _Spec) -> Any:
                              fix=_value_fix(name, spec), code=BAD_ITEM) from None
         for key in spec.keys(item):
             if key in seen:
+                label = " ".join(str(x) for x in key)
                 raise UsageError(f"attribute {name}: items {seen[key]} and {k} both give "
-                                 f"{key}", fix="give each once", code=REPEATED)
+                                 f"{label}", fix="give each once", code=REPEATED)
             seen[key] = k
         items.append(item)
     return items

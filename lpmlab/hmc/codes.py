@@ -11,18 +11,8 @@ CODES: dict[str, tuple[str, str]] = {
                  "list the partitions with 'lssyscfg -r lpar -m {sys}'"),
     "HSCL8011": ("The managed system {obj} was not found.",
                  "list the managed systems with 'lssyscfg -r sys -F name'"),
-    "HSCLL401": ("The source and destination managed systems are both {obj}.",
-                 "name another managed system with -t"),
-    "HSCLL402": ("Partition {obj} is already migrating ({detail}).",
-                 "wait for it ('lslparmigr -r lpar -m {sys}') or stop it with "
-                 "'migrlpar -o s -m {sys} -p {obj}'"),
-    "HSCLL403": ("Partition {obj} is not running (state {detail}); an active migration "
-                 "needs a running partition.",
-                 "activate it with 'chsysstate -m {sys} -r lpar -n {obj} -o on'"),
     "HSCLL404": ("No mover service partition is available on managed system {obj}.",
                  "set msp=1 on a VIOS of {obj} in the topology or with chsyscfg"),
-    "HSCLL405": ("The mover service partition {obj} does not answer.",
-                 "check it with 'lpmlab lab status'; 'lpmlab lab up' restarts it"),
     "HSCLL406": ("The migration of partition {obj} failed in the hypervisor: {detail}",
                  "the partition is still on {sys}; check 'lpmlab lab status' and retry"),
     "HSCLL407": ("No free migration port is left on managed system {obj}.",

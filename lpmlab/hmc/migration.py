@@ -17,10 +17,11 @@ from typing import Any
 
 from lpmlab.adapter import domain_xml as dx
 from lpmlab.adapter import migration as mig
-from lpmlab.errors import FabricError, HypervisorError, MigrationError, RmcError, UsageError
+from lpmlab.errors import FabricError, HypervisorError, MigrationError, RmcError
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
-from lpmlab.hmc import vcpu
+from lpmlab.hmc import snapshot, vcpu
+from lpmlab.hmc import validation as V
 from lpmlab.hmc.store import LimitReached, MigrationRecord
 from lpmlab.hmc.system import Hmc, hscl_error
 
@@ -66,31 +67,15 @@ class LiveMigration:
         self.source = source
         self.dest = dest
 
-    def validate(self) -> tuple[Any, MspPair]:
+    def validate(self) -> tuple[V.ValidationReport, MspPair]:
+        """Every validation check against the lab's real state; raise on any error."""
         hmc = self.hmc
         hmc.require_frame(self.source)
         hmc.require_frame(self.dest)
-        if self.source == self.dest:
-            raise hscl_error(UsageError, "HSCLL401", obj=self.source)
-        info = hmc.locate(self.partition, self.source)
-        running = hmc.active_migration(self.partition)
-        if running:
-            raise hscl_error(MigrationError, "HSCLL402", obj=self.partition,
-                             sys=running.source_sys,
-                             detail=f"{running.source_sys} -> {running.dest_sys}, "
-                                    f"record {running.id}")
-        if info.state != "running":
-            raise hscl_error(MigrationError, "HSCLL403", obj=self.partition, sys=self.source,
-                             detail=info.state)
-        msps = pick_msps(hmc, self.source, self.dest)
-        for vp in (msps.source, msps.dest):
-            try:
-                vp.mover_service().check()
-            except FabricError as exc:
-                err = hscl_error(MigrationError, "HSCLL405", obj=vp.vios.name)
-                err.evidence = exc.message
-                raise err from exc
-        return info, msps
+        req = V.MigrationRequestView(self.partition, self.source, self.dest)
+        report = V.validate(snapshot.gather(hmc, req), req)
+        report.raise_for_errors()
+        return report, pick_msps(hmc, self.source, self.dest)
 
     def _claim(self, rec: MigrationRecord) -> None:
         """Record the migration and take a destination port, within the frames' limits."""
@@ -110,14 +95,15 @@ class LiveMigration:
     def run(self) -> MigrationResult:
         t0 = time.monotonic()
         started = time.time()
-        _info, msps = self.validate()
+        report, msps = self.validate()
         hmc = self.hmc
         rec = MigrationRecord(self.partition, self.source, self.dest,
                               command=shlex.join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
                               source_msp=msps.source.vios.name, dest_msp=msps.dest.vios.name,
                               started=started)
         rec.stats["controller_pid"] = os.getpid()
-        rec.phase("validate", seconds=round(time.monotonic() - t0, 3))
+        rec.phase("validate", seconds=round(time.monotonic() - t0, 3),
+                  warnings=[f.code for f in report.warnings])
         self._claim(rec)
         src_msp, dst_msp = msps.source.mover_service(), msps.dest.mover_service()
         dest_frame = hmc.plan.frame(self.dest).frame

@@ -36,7 +36,7 @@ def _frames_reachable(hmc: Hmc, frames: set[str], report: RecoveryReport,
                       restart: bool) -> None:
     for name in sorted(frames):
         try:
-            hmc.conn(name).host_uuid()
+            hmc.conn(name).ping()
             continue
         except LpmlabError as exc:
             if not restart:
@@ -45,7 +45,7 @@ def _frames_reachable(hmc: Hmc, frames: set[str], report: RecoveryReport,
 
         Lab(hmc.plan).reprovision(limit=name)
         hmc.conn(name).close()
-        hmc.conn(name).host_uuid()
+        hmc.conn(name).ping()
         report.actions.append(f"restarted the hypervisor (libvirtd) of {name}")
 
 

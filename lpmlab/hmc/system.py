@@ -66,7 +66,7 @@ class Hmc:
     def sys_record(self, fp: P.FramePlan) -> dict[str, Any]:
         f = fp.frame
         try:
-            self.conn(f.name).host_uuid()
+            self.conn(f.name).ping()
             state = "Operating"
         except LpmlabError:
             state = "No Connection"

@@ -99,7 +99,7 @@ def test_bad_input_is_refused_and_changes_nothing(lab):
         (["migrlpar", "-o", "m", "-m", "sys1", "-t", "sys9", "-p", "lpar1"], "HSCL8011"),
         (["migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "nosuch"], "HSCL8012"),
         (["migrlpar", "-o", "m", "-m", "sys2", "-t", "sys1", "-p", "lpar1"], "HSCL8012"),
-        (["migrlpar", "-o", "m", "-m", "sys1", "-t", "sys1", "-p", "lpar1"], "HSCLL401"),
+        (["migrlpar", "-o", "m", "-m", "sys1", "-t", "sys1", "-p", "lpar1"], "HSCLL501"),
         (["lssyscfg", "-r", "lpar", "-m", "sys9"], "HSCL8011"),
         (["lslparmigr", "-r", "lpar", "-m", "nosys"], "HSCL8011"),
         (["migrlpar", "-o", "x", "-m", "sys1", "-t", "sys2", "-p", "lpar1"], "HSCL8001"),

@@ -1,0 +1,174 @@
+"""The lab's real state as a validation snapshot: libvirt on each frame, the VIOS
+namespaces, the MSPs' mover links, RMC to the partition, and migrations in flight.
+
+Everything is read live, once per validation, cheaply enough for ``migrlpar -o v`` to stay
+well under a second (the expensive libvirt calls are avoided: see DomainInfo's metadata).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lpmlab.errors import FabricError, LpmlabError
+from lpmlab.fabric import netns
+from lpmlab.hmc import vcpu
+from lpmlab.hmc.system import Hmc, _pidfile_alive
+from lpmlab.hmc.validation import (
+    FrameState,
+    LabSnapshot,
+    MigrationRequestView,
+    PartitionState,
+    ViosState,
+)
+
+
+def _pseries_machine(hmc: Hmc, frame: str) -> str:
+    caps = hmc.conn(frame).conn.getCapabilities()
+    m = re.search(r"<machine canonical='(pseries-[0-9.]+)'[^>]*>pseries</machine>", caps)
+    return m.group(1) if m else "unknown"
+
+
+def _frame_state(hmc: Hmc, name: str, partitions: dict[str, PartitionState]) -> FrameState:
+    fp = hmc.plan.frame(name)
+    f = fp.frame
+    try:
+        host_uuid = hmc.conn(name).host_uuid()
+        machine = _pseries_machine(hmc, name)
+        reachable = True
+    except LpmlabError:
+        host_uuid, machine, reachable = "", "unknown", False
+    here = [p for p in partitions.values() if p.frame == name]
+    vios = hmc.topology.vios_on(name)
+    active = [m for m in hmc.store.active() if name in (m.source_sys, m.dest_sys)]
+    version = hmc.qemu_version(name)
+    used_procs = sum(p.procs for p in here if p.state != "shutoff")
+    return FrameState(
+        name=name, host_uuid=host_uuid, reachable=reachable,
+        mobility_capable=f.mobility_capable, battery_power=f.battery_power,
+        lmb_size_mb=f.lmb_size_mb, memory_mb=f.memory_mb,
+        memory_free_mb=f.memory_mb - sum(p.memory_mb for p in here if p.state != "shutoff"),
+        processors=f.processors, processors_free=f.processors - used_procs,
+        proc_compat_modes=f.proc_compat_modes,
+        max_active_migrations=f.max_active_migrations,
+        max_inactive_migrations=f.max_inactive_migrations,
+        active_migrations=sum(1 for m in active if m.migration_type == "active"),
+        inactive_migrations=sum(1 for m in active if m.migration_type == "inactive"),
+        pseries_machine=machine, qemu_version=".".join(map(str, version)),
+        shared_proc_pools={"DefaultPool": float(f.processors - used_procs)},
+        partition_names=frozenset([p.name for p in here] + [v.name for v in vios]),
+        partition_ids=frozenset([p.lpar_id for p in here] + [v.lpar_id for v in vios]),
+        vcpu_quiesce_bug=vcpu.has_quiesce_bug(version),
+    )
+
+
+def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> dict[str, PartitionState]:
+    out = {}
+    active = {m.partition for m in hmc.store.active()}
+    for fp in hmc.plan.frames():
+        conn = hmc.conn(fp.frame.name)
+        for info in hmc.domains_on(fp.frame.name):
+            try:
+                topo = hmc.topology.partition(info.name)
+            except KeyError:
+                continue
+            md = info.metadata
+            procs, mem = topo.procs, topo.memory_mb
+            dom = conn.lookup(info.name)
+            if dom is not None:
+                with _quiet():
+                    procs = conn.vcpu_count(dom)
+            rmc = False
+            if info.name == subject and rmc_needed and info.state == "running":
+                rmc = _rmc_answers(hmc, info.name)
+            out[info.name] = PartitionState(
+                name=info.name, lpar_id=int(md.get("lpar_id", topo.lpar_id)),
+                frame=fp.frame.name, state=info.state, memory_mb=mem, procs=procs,
+                proc_compat_mode=md.get("proc_compat_mode", topo.proc_compat_mode),
+                rmc_active=rmc, migration_disabled=md.get("migration_disabled") == "1",
+                migrating=info.name in active or info.job_active,
+                luns=(f"{topo.name}.img",) if topo.disk else (),
+                vscsi_adapters=1 if topo.disk else 0, desired_memory_mb=mem,
+                min_memory_mb=mem, max_memory_mb=mem, desired_procs=procs, min_procs=procs,
+                max_procs=procs, profile=md.get("profile", "default_profile"))
+    return out
+
+
+class _quiet:
+    """Ignore lpmlab errors for one optional read."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: Any, exc: Any, tb: Any) -> bool:
+        return typ is not None and issubclass(typ, LpmlabError)
+
+
+def _rmc_answers(hmc: Hmc, name: str) -> bool:
+    ch = hmc.rmc(name)
+    try:
+        ch.connect(timeout=3)
+        return ch.run("true", timeout=5).rc == 0
+    except LpmlabError:
+        return False
+    finally:
+        ch.close()
+
+
+def _vios(hmc: Hmc) -> dict[str, ViosState]:
+    luns = frozenset(f"{p.name}.img" for p in hmc.topology.partitions if p.disk
+                     and (hmc.plan.san_dir / f"{p.name}.img").exists())
+    active = hmc.store.active()
+    out = {}
+    for vp in hmc.plan.all_vios():
+        v = vp.vios
+        up = netns.exists(vp.ns)
+        link_up = False
+        if v.msp and up:
+            try:
+                vp.mover_service().check()
+                link_up = True
+            except FabricError:
+                link_up = False
+        out[v.name] = ViosState(
+            name=v.name, frame=v.frame, lpar_id=v.lpar_id,
+            running=up and _pidfile_alive(vp.dir / "tgtd.pid"), rmc_active=up, msp=v.msp,
+            mover_address=str(v.mover_address) if v.mover_address else None,
+            mover_link_up=link_up, time_ref=v.time_ref,
+            serves_luns=luns if up else frozenset(),
+            active_migrations=sum(1 for m in active if v.name in (m.source_msp, m.dest_msp)))
+    return out
+
+
+def _mover_reachable(hmc: Hmc, src: str, dst: str) -> dict[tuple[str, str], bool]:
+    """(source MSP, destination MSP) -> a TCP connection attempt over the mover network gets
+    an answer (a refusal counts: the peer's stack answered)."""
+    out = {}
+    for a in hmc.plan.all_vios():
+        for b in hmc.plan.all_vios():
+            if (a.vios.frame, b.vios.frame) != (src, dst) or not (a.vios.msp and b.vios.msp):
+                continue
+            out[(a.vios.name, b.vios.name)] = _answers(a.ns, str(b.vios.mover_address))
+    return out
+
+
+def _answers(ns: str, addr: str) -> bool:
+    if not netns.exists(ns):
+        return False
+    try:
+        netns.connect_in(ns, addr, 9, timeout=0.5).close()  # discard port: nothing listens
+        return True
+    except FabricError as exc:
+        return isinstance(exc.__cause__, ConnectionRefusedError) or "refused" in exc.message
+
+
+def gather(hmc: Hmc, request: MigrationRequestView) -> LabSnapshot:
+    parts = _partitions(hmc, request.partition, request.migration_type == "active")
+    frames = {f.name: _frame_state(hmc, f.name, parts) for f in hmc.topology.frames}
+    luns = {f"{p.name}.img": (hmc.plan.san_dir / f"{p.name}.img").exists()
+            for p in hmc.topology.partitions if p.disk}
+    return LabSnapshot(frames=frames, vios=_vios(hmc), partitions=parts,
+                       mover_reachable=_mover_reachable(hmc, request.source, request.dest),
+                       storage_shared=luns)
+
+
