@@ -15,6 +15,12 @@ from typing import TYPE_CHECKING
 
 from lpmlab.cli.common import HmcArgumentParser, run
 from lpmlab.errors import LpmlabError, UsageError
+from lpmlab.hmc.attributes import (
+    MIGRATE_ATTRIBUTES,
+    MigrationAttributes,
+    parse_attributes,
+    read_attribute_file,
+)
 
 if TYPE_CHECKING:
     from lpmlab.hmc.system import Hmc
@@ -33,6 +39,10 @@ def parser() -> HmcArgumentParser:
     who.add_argument("-p", dest="names", help="partition name(s), comma separated")
     who.add_argument("--id", dest="ids", help="partition ID(s), comma separated")
     who.add_argument("--all", action="store_true", help="every partition (-o m, -o s)")
+    attrs = p.add_mutually_exclusive_group()
+    attrs.add_argument("-i", dest="attrs", help='attributes, e.g. "dest_msp_name=vios2,'
+                       'source_msp_name=vios1" (quote a list value: "\\"a=1,2\\"")')
+    attrs.add_argument("-f", dest="attr_file", help="file holding the -i attributes")
     p.add_argument("--force", action="store_true", help="recover even when the migration "
                    "looks alive or a managed system does not answer (-o r only)")
     p.add_argument("-v", dest="verbose", action="store_true",
@@ -97,7 +107,8 @@ def one(args: argparse.Namespace, name: str) -> Outcome:
             rep = recovery.recover(hmc, name, args.system,
                                    force=args.force)
             return Outcome(name, detail="; ".join(rep.actions) or "nothing to recover")
-        job = migration.LiveMigration(hmc, name, args.system, args.target)
+        job = migration.LiveMigration(hmc, name, args.system, args.target,
+                                      args.parsed_attrs)
         if op == "v":
             report, _ = job.validate()
             return Outcome(name, detail=report.render())
@@ -113,9 +124,21 @@ def one(args: argparse.Namespace, name: str) -> Outcome:
         hmc.close()
 
 
+def parse_attrs(args: argparse.Namespace) -> MigrationAttributes:
+    text = args.attrs
+    if args.attr_file:
+        text = read_attribute_file(args.attr_file)
+    if text is None:
+        return MigrationAttributes()
+    if args.op not in ("m", "v"):
+        raise UsageError(f"-i/-f are not valid with -o {args.op}", fix="drop them")
+    return parse_attributes(text, allowed=MIGRATE_ATTRIBUTES)
+
+
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     check_syntax(args)
+    args.parsed_attrs = parse_attrs(args)
     from lpmlab.hmc.system import Hmc
 
     hmc = Hmc.open()

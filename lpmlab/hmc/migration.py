@@ -22,6 +22,7 @@ from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
 from lpmlab.hmc import snapshot, vcpu
 from lpmlab.hmc import validation as V
+from lpmlab.hmc.attributes import MigrationAttributes
 from lpmlab.hmc.store import LimitReached, MigrationRecord
 from lpmlab.hmc.system import Hmc, hscl_error
 
@@ -39,14 +40,28 @@ class MigrationResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def pick_msps(hmc: Hmc, source: str, dest: str) -> MspPair:
-    """Default MSP choice: the first MSP VIOS of each frame (issue #3 adds user choice)."""
-    def first(frame: str) -> P.ViosPlan:
+def named_msp(hmc: Hmc, frame: str, name: str | None, lpar_id: int | None,
+              ipaddr: object | None) -> str | None:
+    """The VIOS an ``-i`` MSP attribute (name, id or mover address) means on ``frame``;
+    the text as given when nothing matches, so validation can name it."""
+    if name is None and lpar_id is None and ipaddr is None:
+        return None
+    for v in hmc.topology.vios_on(frame):
+        if ((name is None or v.name == name) and (lpar_id is None or v.lpar_id == lpar_id)
+                and (ipaddr is None or str(v.mover_address) == str(ipaddr))):
+            return v.name
+    return name or (f"id {lpar_id}" if lpar_id is not None else f"ipaddr {ipaddr}")
+
+
+def pick_msps(hmc: Hmc, source: str, dest: str, source_msp: str | None = None,
+              dest_msp: str | None = None) -> MspPair:
+    """The MSPs named by the user, else the first MSP VIOS of each frame."""
+    def choose(frame: str, wanted: str | None) -> P.ViosPlan:
         for vp in hmc.plan.all_vios():
-            if vp.vios.frame == frame and vp.vios.msp:
+            if vp.vios.frame == frame and vp.vios.msp and wanted in (None, vp.vios.name):
                 return vp
         raise hscl_error(MigrationError, "HSCLL404", obj=frame)
-    return MspPair(first(source), first(dest))
+    return MspPair(choose(source, source_msp), choose(dest, dest_msp))
 
 
 def dest_storage_vios(hmc: Hmc, dest: str) -> P.ViosPlan:
@@ -61,21 +76,32 @@ def dest_storage_vios(hmc: Hmc, dest: str) -> P.ViosPlan:
 class LiveMigration:
     """One active migration of one partition from ``source`` to ``dest``."""
 
-    def __init__(self, hmc: Hmc, partition: str, source: str, dest: str) -> None:
+    def __init__(self, hmc: Hmc, partition: str, source: str, dest: str,
+                 attrs: MigrationAttributes | None = None) -> None:
         self.hmc = hmc
         self.partition = partition
         self.source = source
         self.dest = dest
+        self.attrs = attrs or MigrationAttributes()
+
+    def request(self) -> V.MigrationRequestView:
+        a = self.attrs
+        return V.MigrationRequestView(
+            self.partition, self.source, self.dest, dest_lpar_id=a.dest_lpar_id,
+            source_msp=named_msp(self.hmc, self.source, a.source_msp_name, a.source_msp_id,
+                                 a.source_msp_ipaddr),
+            dest_msp=named_msp(self.hmc, self.dest, a.dest_msp_name, a.dest_msp_id,
+                               a.dest_msp_ipaddr))
 
     def validate(self) -> tuple[V.ValidationReport, MspPair]:
         """Every validation check against the lab's real state; raise on any error."""
         hmc = self.hmc
         hmc.require_frame(self.source)
         hmc.require_frame(self.dest)
-        req = V.MigrationRequestView(self.partition, self.source, self.dest)
+        req = self.request()
         report = V.validate(snapshot.gather(hmc, req), req)
         report.raise_for_errors()
-        return report, pick_msps(hmc, self.source, self.dest)
+        return report, pick_msps(hmc, self.source, self.dest, req.source_msp, req.dest_msp)
 
     def _claim(self, rec: MigrationRecord) -> None:
         """Record the migration and take a destination port, within the frames' limits."""

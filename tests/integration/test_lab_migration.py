@@ -67,8 +67,9 @@ def test_migrate_there_and_back_under_load(lab):
     before = record_count(disk_verify(lab))
     assert before > 0
     for src, dst in (("sys1", "sys2"), ("sys2", "sys1")):
+        msps = f"source_msp_name=vios{src[-1]},dest_msp_name=vios{dst[-1]}"
         proc = subprocess.Popen([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t", dst,
-                                 "-p", "lpar1"], stdout=subprocess.PIPE,
+                                 "-p", "lpar1", "-i", msps], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         seen = set()
         while proc.poll() is None:
@@ -103,6 +104,14 @@ def test_bad_input_is_refused_and_changes_nothing(lab):
         (["lssyscfg", "-r", "lpar", "-m", "sys9"], "HSCL8011"),
         (["lslparmigr", "-r", "lpar", "-m", "nosys"], "HSCL8011"),
         (["migrlpar", "-o", "x", "-m", "sys1", "-t", "sys2", "-p", "lpar1"], "HSCL8001"),
+        (["migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "lpar1", "-i",
+          "dest_msp_name=vios9"], "HSCLL553"),
+        (["migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "lpar1", "-i",
+          "source_msp_name=vios2"], "HSCLL555"),
+        (["migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "lpar1", "-i",
+          '"virtual_scsi_mappings=2/vios2/'], "HSCL8001"),
+        (["migrlpar", "-o", "v", "-m", "sys1", "-t", "sys2", "-p", "lpar1", "-i",
+          "bogus=1"], "HSCLL420"),
     ]
     for argv, code in cases:
         cp = cli(*argv)
