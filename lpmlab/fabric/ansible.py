@@ -134,6 +134,7 @@ def run_playbook(
     artifacts: Path | None = None,
     label: str = "",
     limit: str | None = None,
+    tags: str | None = None,
     quiet: bool = False,
     cancel_event: threading.Event | None = None,
     timeout_s: int | None = None,
@@ -166,6 +167,7 @@ def run_playbook(
             inventory=_inventory_arg(inventory),
             extravars=extravars or {},
             limit=limit,
+            tags=tags,
             envvars=_envvars(run_dir),
             settings={"pexpect_timeout": _POLL_S, "suppress_ansible_output": True},
             # The environment holds whatever the caller had; never write it to disk.

@@ -183,15 +183,15 @@ class Lab:
             state.qemu_versions[fp.frame.name] = list(frame_qemu_version(fp))
         return f"{len(res.task_durations)} task runs, artifacts {res.artifact_dir}"
 
-    def reprovision(self, limit: str) -> None:
-        """Run the lab playbook again for one host (e.g. restart a frame's dead libvirtd)."""
+    def reprovision(self, limit: str, tags: str | None = None) -> None:
+        """Run the lab playbook again for one host (``tags`` narrows it to some tasks)."""
         from lpmlab.fabric import inventory
         from lpmlab.fabric.ansible import run_playbook
 
         state = LabState.read(self.plan.state_file)
         xml = {p.name: self.domain_xml(state, p.name) for p in self.plan.topology.partitions}
         run_playbook("lab.yml", inventory=inventory.render(self.plan, state.host_uuids, xml),
-                     label=f"reprovision-{limit}", limit=limit)
+                     label=f"reprovision-{limit}", limit=limit, tags=tags)
 
     def rmc(self, name: str, state: LabState | None = None) -> Any:
         from lpmlab.rmc.channel import RmcChannel

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from lpmlab.adapter import migration as mig
+from lpmlab.adapter.connection import FrameConnection
 from lpmlab.errors import HypervisorError, LpmlabError, MigrationError
 from lpmlab.hmc.store import IN_PROGRESS_STATES, MigrationRecord, controller_alive
 from lpmlab.hmc.system import Hmc, Placement, hscl_error
@@ -35,15 +36,19 @@ def _unfinished(hmc: Hmc, partition: str) -> list[MigrationRecord]:
 def _frames_reachable(hmc: Hmc, frames: set[str], report: RecoveryReport,
                       restart: bool) -> None:
     for name in sorted(frames):
+        # a short probe: the usual connection retries for 10 s before giving up
+        probe = FrameConnection(name, hmc.plan.frame(name).uri, connect_timeout=1.0)
         try:
-            hmc.conn(name).ping()
+            probe.ping()
             continue
         except LpmlabError as exc:
             if not restart:
                 raise hscl_error(MigrationError, "HSCLL412", obj=name) from exc
+        finally:
+            probe.close()
         from lpmlab.fabric.lab import Lab
 
-        Lab(hmc.plan).reprovision(limit=name)
+        Lab(hmc.plan).reprovision(limit=name, tags="hypervisor")
         hmc.conn(name).close()
         hmc.conn(name).ping()
         report.actions.append(f"restarted the hypervisor (libvirtd) of {name}")
@@ -59,9 +64,12 @@ def _abort_jobs(hmc: Hmc, partition: str, report: RecoveryReport) -> None:
         with contextlib.suppress(HypervisorError):
             mig.abort(dom)
             report.actions.append(f"aborted the migration job of {partition} on {p.frame}")
+        # Wait for the outgoing side only: an incoming copy left paused by a dead
+        # destination daemon never finishes its job; it is removed as a stale copy below.
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if not any(q.info.job_active for q in hmc.placements(partition)):
+            if not any(q.info.job_active and q.info.state == "running"
+                       for q in hmc.placements(partition)):
                 break
             time.sleep(0.1)
 
