@@ -134,6 +134,20 @@ def retarget_disk(xml: str, disk: IscsiDisk) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
+def set_metadata(xml: str, **attrs: str) -> str:
+    """The same domain with these lpmlab metadata attributes changed (e.g. a new lpar_id)."""
+    root = ET.fromstring(xml)
+    meta = root.find(f"metadata/{METADATA_TAG}")
+    if meta is None:
+        holder = root.find("metadata")
+        if holder is None:
+            holder = ET.SubElement(root, "metadata")
+        meta = ET.SubElement(holder, METADATA_TAG)
+    for k, v in attrs.items():
+        meta.set(k, v)
+    return ET.tostring(root, encoding="unicode")
+
+
 def disk_source(xml: str) -> tuple[str, str] | None:
     """(portal, iqn/lun) of the domain's iSCSI disk, if it has one."""
     root = ET.fromstring(xml)

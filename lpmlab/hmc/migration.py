@@ -156,6 +156,9 @@ class LiveMigration:
                 dx.IscsiDisk(str(storage.vios.address),
                              hmc.plan.partition(self.partition).iqn(storage.vios.name),
                              vios=storage.vios.name, port=P.ISCSI_PORT))
+            if self.attrs.dest_lpar_id is not None:
+                # the HMC gives the partition the requested ID on the destination
+                dest_xml = dx.set_metadata(dest_xml, lpar_id=str(self.attrs.dest_lpar_id))
             req = mig.MigrationRequest(
                 dest_peer_uri=hmc.plan.frame(self.dest).peer_uri,
                 migrate_uri=f"tcp://{msps.source.vios.address}:{port}",

@@ -67,7 +67,9 @@ def test_migrate_there_and_back_under_load(lab):
     before = record_count(disk_verify(lab))
     assert before > 0
     for src, dst in (("sys1", "sys2"), ("sys2", "sys1")):
-        msps = f"source_msp_name=vios{src[-1]},dest_msp_name=vios{dst[-1]}"
+        dest_id = 7 if dst == "sys2" else 2
+        msps = (f"source_msp_name=vios{src[-1]},dest_msp_name=vios{dst[-1]},"
+                f"dest_lpar_id={dest_id}")
         proc = subprocess.Popen([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t", dst,
                                  "-p", "lpar1", "-i", msps], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
@@ -83,6 +85,8 @@ def test_migrate_there_and_back_under_load(lab):
         # exactly one place, running, answering, disk intact and still growing
         assert frames_of("lpar1") == [dst]
         assert lpar_states(dst)["lpar1"] == "Running"
+        ids = cli("lssyscfg", "-r", "lpar", "-m", dst, "-F", "name,lpar_id", check=True).stdout
+        assert f"lpar1,{dest_id}" in ids.split()
         assert "lpar1" not in lpar_states(src)
         after = record_count(disk_verify(lab))
         assert after > before, "the disk writer kept appending across the migration"

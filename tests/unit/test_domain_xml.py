@@ -195,3 +195,14 @@ def test_libvirt_accepts_a_retargeted_definition(test_conn):
     back = conn.lookupByName("lpmlab-xml-2").XMLDesc(0)
     assert dx.disk_source(back) == ("198.18.0.22", "iqn.2024-01.dev.lpmlab:vios2.lpar1/3")
     assert dx.read_metadata(back)["vios"] == "vios2"
+
+
+def test_set_metadata_changes_only_the_named_attributes():
+    xml = dx.render_partition(spec())
+    out = dx.set_metadata(xml, lpar_id="7")
+    md = dx.read_metadata(out)
+    assert md["lpar_id"] == "7"
+    assert {k: v for k, v in md.items() if k != "lpar_id"} == \
+        {k: v for k, v in dx.read_metadata(xml).items() if k != "lpar_id"}
+    bare = "<domain type='qemu'><name>x</name></domain>"
+    assert dx.read_metadata(dx.set_metadata(bare, lpar_id="3")) == {"lpar_id": "3"}
