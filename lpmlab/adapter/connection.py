@@ -136,6 +136,21 @@ class FrameConnection:
         except libvirt.libvirtError as exc:
             raise HypervisorError(f"{self.frame}: cannot read {dom.name()}: {exc}") from exc
 
+    def update_metadata(self, dom: libvirt.virDomain, **attrs: str) -> None:
+        """Change lpmlab metadata attributes of a domain, live and in its persistent config
+        (so the change moves with the partition when it migrates)."""
+        md = _metadata(dom)
+        md.update(attrs)
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if dom.isActive():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        try:
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+                            domain_xml.metadata_element(md), "lpm", domain_xml.METADATA_NS,
+                            flags)
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"{self.frame}: cannot change {dom.name()}: {exc}") from exc
+
     def lookup(self, name: str) -> libvirt.virDomain | None:
         try:
             return self.conn.lookupByName(name)

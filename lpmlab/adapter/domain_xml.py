@@ -107,6 +107,11 @@ def read_metadata(xml: str) -> dict[str, str]:
     return dict(el.attrib) if el is not None else {}
 
 
+def metadata_element(attrs: dict[str, str]) -> str:
+    """The metadata element as libvirt's setMetadata() takes it (namespace added by libvirt)."""
+    return ET.tostring(ET.Element("partition", attrs), encoding="unicode")
+
+
 def read_metadata_element(xml: str) -> dict[str, str]:
     """Attributes of the metadata element as libvirt's metadata() call returns it."""
     return dict(ET.fromstring(xml).attrib)

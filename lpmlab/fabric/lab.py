@@ -75,7 +75,35 @@ def load_state(lab_dir: Path | None = None) -> tuple[P.LabPlan, LabState]:
                                  fix="bring one up with 'lpmlab lab up' (or 'make demo')")
     state = LabState.read(sf)
     topo = topology.parse(state.topology_text, source=state.topology_source)
-    return P.LabPlan.for_topology(topo, d), state
+    return P.LabPlan.for_topology(apply_settings(topo, d), d), state
+
+
+SETTINGS_FILE = "settings.json"
+
+
+def read_settings(lab_dir: Path) -> dict[str, Any]:
+    """Changes made with chsyscfg to objects the topology declared (VIOS msp, time_ref)."""
+    try:
+        return json.loads((lab_dir / SETTINGS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_settings(lab_dir: Path, settings: dict[str, Any]) -> None:
+    tmp = lab_dir / (SETTINGS_FILE + ".tmp")
+    tmp.write_text(json.dumps(settings, indent=2))
+    tmp.replace(lab_dir / SETTINGS_FILE)
+
+
+def apply_settings(topo: topology.Topology, lab_dir: Path) -> topology.Topology:
+    """The topology as the running lab has it: chsyscfg changes applied to its VIOS."""
+    import dataclasses
+
+    changes = read_settings(lab_dir).get("vios", {})
+    if not changes:
+        return topo
+    vios = tuple(dataclasses.replace(v, **changes.get(v.name, {})) for v in topo.vios)
+    return dataclasses.replace(topo, vios=vios)
 
 
 class Lab:

@@ -7,13 +7,13 @@ well under a second (the expensive libvirt calls are avoided: see DomainInfo's m
 
 from __future__ import annotations
 
+import contextlib
 import re
-from typing import Any
 
 from lpmlab.errors import FabricError, LpmlabError
 from lpmlab.fabric import netns
 from lpmlab.hmc import vcpu
-from lpmlab.hmc.system import Hmc, _pidfile_alive
+from lpmlab.hmc.system import Hmc, pidfile_alive
 from lpmlab.hmc.validation import (
     FrameState,
     LabSnapshot,
@@ -76,7 +76,7 @@ def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> dict[str, Partition
             procs, mem = topo.procs, topo.memory_mb
             dom = conn.lookup(info.name)
             if dom is not None:
-                with _quiet():
+                with contextlib.suppress(LpmlabError):
                     procs = conn.vcpu_count(dom)
             rmc = False
             if info.name == subject and rmc_needed and info.state == "running":
@@ -92,16 +92,6 @@ def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> dict[str, Partition
                 min_memory_mb=mem, max_memory_mb=mem, desired_procs=procs, min_procs=procs,
                 max_procs=procs, profile=md.get("profile", "default_profile"))
     return out
-
-
-class _quiet:
-    """Ignore lpmlab errors for one optional read."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, typ: Any, exc: Any, tb: Any) -> bool:
-        return typ is not None and issubclass(typ, LpmlabError)
 
 
 def _rmc_answers(hmc: Hmc, name: str) -> bool:
@@ -132,7 +122,7 @@ def _vios(hmc: Hmc) -> dict[str, ViosState]:
                 link_up = False
         out[v.name] = ViosState(
             name=v.name, frame=v.frame, lpar_id=v.lpar_id,
-            running=up and _pidfile_alive(vp.dir / "tgtd.pid"), rmc_active=up, msp=v.msp,
+            running=up and pidfile_alive(vp.dir / "tgtd.pid"), rmc_active=up, msp=v.msp,
             mover_address=str(v.mover_address) if v.mover_address else None,
             mover_link_up=link_up, time_ref=v.time_ref,
             serves_luns=luns if up else frozenset(),

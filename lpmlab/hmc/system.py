@@ -159,7 +159,7 @@ class Hmc:
             v = vp.vios
             if v.frame != frame:
                 continue
-            running = netns.exists(vp.ns) and _pidfile_alive(vp.dir / "tgtd.pid")
+            running = netns.exists(vp.ns) and pidfile_alive(vp.dir / "tgtd.pid")
             recs.append({
                 "name": v.name, "lpar_id": v.lpar_id, "lpar_env": "vioserver",
                 "state": "Running" if running else "Not Activated",
@@ -186,7 +186,7 @@ class Hmc:
         self._conns.clear()
 
 
-def _pidfile_alive(path: Path) -> bool:
+def pidfile_alive(path: Path) -> bool:
     try:
         pid = int(path.read_text().strip())
         os.kill(pid, 0)

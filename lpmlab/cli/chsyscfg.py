@@ -1,0 +1,37 @@
+"""chsyscfg: change partition (and VIOS) settings: msp, time_ref, migration_disabled."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from lpmlab.cli.common import HmcArgumentParser, run
+from lpmlab.hmc.attributes import read_attribute_file, split_fields
+
+
+def parser() -> HmcArgumentParser:
+    p = HmcArgumentParser(prog="chsyscfg", description="Change partition settings.")
+    p.add_argument("-r", dest="resource", required=True, choices=["lpar"])
+    p.add_argument("-m", dest="system", required=True, help="managed system")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("-i", dest="attrs", help='e.g. "name=vios1,msp=1"')
+    src.add_argument("-f", dest="attr_file", help="file holding the attributes")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(argv)
+    fields = split_fields(read_attribute_file(args.attr_file) if args.attr_file else args.attrs)
+    from lpmlab.hmc.config import change_lpar
+    from lpmlab.hmc.system import Hmc
+
+    hmc = Hmc.open()
+    try:
+        change_lpar(hmc, args.system, fields)
+    finally:
+        hmc.close()
+    return 0
+
+
+def cli() -> None:
+    sys.exit(run(main))
