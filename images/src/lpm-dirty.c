@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lpm-daemon.h"
+
 #define PAGE 4096ull
 #define MIB (1024ull * 1024ull)
 #define SLICE_NS 10000000ull   /* pacing granularity: 10 ms */
@@ -57,48 +59,6 @@ static void sleep_until(uint64_t t)
 	struct timespec ts = { (time_t)(t / 1000000000ull), (long)(t % 1000000000ull) };
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !stop_requested)
 		;
-}
-
-static void write_file_atomic(const char *path, const char *text)
-{
-	char tmp[256];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return;
-	fputs(text, f);
-	fclose(f);
-	rename(tmp, path);
-}
-
-static void daemonize(void)
-{
-	pid_t pid = fork();
-	if (pid < 0) {
-		perror("lpm-dirty: fork");
-		exit(2);
-	}
-	if (pid > 0)
-		exit(0);
-	setsid();
-	pid = fork();
-	if (pid < 0)
-		exit(2);
-	if (pid > 0)
-		_exit(0);
-	if (chdir("/") < 0)
-		exit(2);
-	int nul = open("/dev/null", O_RDWR);
-	if (nul >= 0) {
-		dup2(nul, 0);
-		dup2(nul, 1);
-		dup2(nul, 2);
-		if (nul > 2)
-			close(nul);
-	}
-	char text[32];
-	snprintf(text, sizeof(text), "%d\n", (int)getpid());
-	write_file_atomic(PID_PATH, text);
 }
 
 struct wset {
@@ -199,7 +159,7 @@ int main(int argc, char **argv)
 	if (wset_resize(&w, wss) < 0)
 		return 1;
 	if (want_daemon)
-		daemonize();
+		daemonize("lpm-dirty", PID_PATH);
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lpm-daemon.h"
+
 #define REC_SIZE 512
 #define MAGIC "LPMREC01"
 #define ALIGN 4096
@@ -179,50 +181,6 @@ static int open_device(const char *dev, int flags)
 	return fd;
 }
 
-static void write_file_atomic(const char *path, const char *text)
-{
-	char tmp[256];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return; /* /run missing is not worth dying for */
-	fputs(text, f);
-	fclose(f);
-	rename(tmp, path);
-}
-
-/* Fork twice so the writer is re-parented to init and survives the SSH session that started
- * it; the grandchild writes the pid file. */
-static void daemonize(const char *pid_path)
-{
-	pid_t pid = fork();
-	if (pid < 0) {
-		perror("lpm-disk: fork");
-		exit(2);
-	}
-	if (pid > 0)
-		exit(0);
-	setsid();
-	pid = fork();
-	if (pid < 0)
-		exit(2);
-	if (pid > 0)
-		_exit(0);
-	if (chdir("/") < 0)
-		exit(2);
-	int nul = open("/dev/null", O_RDWR);
-	if (nul >= 0) {
-		dup2(nul, 0);
-		dup2(nul, 1);
-		dup2(nul, 2);
-		if (nul > 2)
-			close(nul);
-	}
-	char text[32];
-	snprintf(text, sizeof(text), "%d\n", (int)getpid());
-	write_file_atomic(pid_path, text);
-}
-
 /* Index of the first record that is not valid in place: where appending continues. */
 static uint64_t first_invalid(int fd, uint64_t nrec, const char *dev)
 {
@@ -286,7 +244,7 @@ static int cmd_write(const char *dev, int argc, char **argv)
 	uint64_t nrec = device_size(fd, dev) / REC_SIZE;
 	uint64_t seq = first_invalid(fd, nrec, dev);
 	if (want_daemon)
-		daemonize(PID_PATH);
+		daemonize("lpm-disk", PID_PATH);
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));

@@ -27,7 +27,7 @@ def parser() -> HmcArgumentParser:
 def sys_record(hmc: Any, frame: str) -> dict[str, Any]:
     fp = hmc.require_frame(frame)
     f = fp.frame
-    active = [m for m in hmc.store.active() if frame in (m.source_sys, m.dest_sys)]
+    active = hmc.migrations_on(frame)
     return {
         "inactive_lpar_mobility_capable": int(f.mobility_capable),
         "num_inactive_migrations_supported": f.max_inactive_migrations,
@@ -103,9 +103,7 @@ def main(argv: Sequence[str]) -> int:
             if len(flt) > 1:
                 raise UsageError("lpar_names and lpar_ids are mutually exclusive filters",
                                  fix="give only one of them")
-            names, ids = set(flt.get("lpar_names", [])), set(flt.get("lpar_ids", []))
-            recs = [r for r in recs if (not names or r["name"] in names)
-                    and (not ids or str(r["lpar_id"]) in ids)]
+            recs = records.select(recs, flt)
     else:
         if not args.target:
             raise UsageError("lslparmigr -r msp needs -t target-system", fix="add -t")

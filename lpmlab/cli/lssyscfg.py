@@ -39,11 +39,7 @@ def main(argv: Sequence[str]) -> int:
         recs = hmc.lpar_records(args.system)
         allowed = ["lpar_names", "lpar_ids"]
     if args.filter:
-        flt = records.parse_filter(args.filter, allowed)
-        names = set(flt.get("lpar_names", []) + flt.get("names", []))
-        ids = set(flt.get("lpar_ids", []))
-        recs = [r for r in recs if (not names or r["name"] in names)
-                and (not ids or str(r.get("lpar_id")) in ids)]
+        recs = records.select(recs, records.parse_filter(args.filter, allowed))
     if args.json:
         json.dump(recs, sys.stdout, indent=2)
         print()

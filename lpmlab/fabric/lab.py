@@ -200,25 +200,26 @@ class Lab:
             proc_compat_mode=p.proc_compat_mode, disk=disk)
         return dx.render_partition(spec)
 
-    def _stage_playbook(self, state: LabState) -> str:
+    def _inventory(self, state: LabState) -> dict[str, Any]:
         from lpmlab.fabric import inventory
-        from lpmlab.fabric.ansible import run_playbook
 
         xml = {p.name: self.domain_xml(state, p.name) for p in self.plan.topology.partitions}
-        inv = inventory.render(self.plan, state.host_uuids, xml)
-        res = run_playbook("lab.yml", inventory=inv, label="lab-up")
+        return inventory.render(self.plan, state.host_uuids, xml)
+
+    def _stage_playbook(self, state: LabState) -> str:
+        from lpmlab.fabric.ansible import run_playbook
+
+        res = run_playbook("lab.yml", inventory=self._inventory(state), label="lab-up")
         for fp in self.plan.frames():
             state.qemu_versions[fp.frame.name] = list(frame_qemu_version(fp))
         return f"{len(res.task_durations)} task runs, artifacts {res.artifact_dir}"
 
     def reprovision(self, limit: str, tags: str | None = None) -> None:
         """Run the lab playbook again for one host (``tags`` narrows it to some tasks)."""
-        from lpmlab.fabric import inventory
         from lpmlab.fabric.ansible import run_playbook
 
         state = LabState.read(self.plan.state_file)
-        xml = {p.name: self.domain_xml(state, p.name) for p in self.plan.topology.partitions}
-        run_playbook("lab.yml", inventory=inventory.render(self.plan, state.host_uuids, xml),
+        run_playbook("lab.yml", inventory=self._inventory(state),
                      label=f"reprovision-{limit}", limit=limit, tags=tags)
 
     def rmc(self, name: str, state: LabState | None = None) -> Any:

@@ -79,6 +79,14 @@ def render(records: Iterable[Record], fields: str | None = None, header: bool = 
     return "\n".join(lines)
 
 
+def select(recs: list[dict[str, Any]], flt: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    """Records matching a parsed --filter: any of the names, and any of the IDs."""
+    names = set(flt.get("lpar_names", []) + flt.get("names", []))
+    ids = set(flt.get("lpar_ids", []))
+    return [r for r in recs if (not names or r["name"] in names)
+            and (not ids or str(r.get("lpar_id")) in ids)]
+
+
 def parse_filter(text: str, allowed: Sequence[str]) -> dict[str, list[str]]:
     """``--filter "lpar_names=a,b"`` (or ``"\\"lpar_names=a,b\\",..."``) -> {name: [values]}."""
     out: dict[str, list[str]] = {}

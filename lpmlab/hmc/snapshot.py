@@ -40,7 +40,7 @@ def _frame_state(hmc: Hmc, name: str, partitions: dict[str, PartitionState]) -> 
         host_uuid, machine, reachable = "", "unknown", False
     here = [p for p in partitions.values() if p.frame == name]
     vios = hmc.topology.vios_on(name)
-    active = [m for m in hmc.store.active() if name in (m.source_sys, m.dest_sys)]
+    active = hmc.migrations_on(name)
     version = hmc.qemu_version(name)
     used_procs = sum(p.procs for p in here if p.state != "shutoff")
     return FrameState(

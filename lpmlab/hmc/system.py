@@ -63,6 +63,10 @@ class Hmc:
             self._conns[frame] = FrameConnection(frame, fp.uri)
         return self._conns[frame]
 
+    def migrations_on(self, frame: str) -> list[MigrationRecord]:
+        """Migrations in progress with ``frame`` as source or destination."""
+        return [m for m in self.store.active() if frame in (m.source_sys, m.dest_sys)]
+
     def sys_record(self, fp: P.FramePlan) -> dict[str, Any]:
         f = fp.frame
         try:
@@ -70,7 +74,7 @@ class Hmc:
             state = "Operating"
         except LpmlabError:
             state = "No Connection"
-        active = [m for m in self.store.active() if f.name in (m.source_sys, m.dest_sys)]
+        active = self.migrations_on(f.name)
         used_mem = sum(p.memory_mb for p in self._partitions_defined_on(f.name))
         return {
             "name": f.name, "type_model": f.type_model, "serial_num": f.serial_num,

@@ -131,6 +131,8 @@ class Recipe:
         files = [self.src_dir / RECIPE_FILE]
         files += [src for _dst, src, _mode in self.copies]
         files += list(self.programs.values())
+        # headers the C sources include from their own folder
+        files += sorted({h for src in self.programs.values() for h in src.parent.glob("*.h")})
         return files
 
 

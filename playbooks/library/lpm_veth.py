@@ -14,7 +14,6 @@ options:
   peer_ns: {description: namespace of the other end, required: true, type: str}
   peer_ifname: {description: name of the other end, required: true, type: str}
   peer_master: {description: bridge in peer_ns for the other end, type: str}
-  rate_mbit: {description: tbf egress limit on this end in Mbit/s (0 = none), type: int, default: 0}
 """
 
 import os
@@ -33,7 +32,6 @@ def main() -> None:
             "peer_ns": {"type": "str", "required": True},
             "peer_ifname": {"type": "str", "required": True},
             "peer_master": {"type": "str"},
-            "rate_mbit": {"type": "int", "default": 0},
         },
     )
     p = module.params
@@ -65,13 +63,6 @@ def main() -> None:
             changed = True
     ip("-n", p["ns"], "link", "set", p["ifname"], "up")
     ip("-n", p["peer_ns"], "link", "set", p["peer_ifname"], "up")
-    if p["rate_mbit"]:
-        rate = f"{p['rate_mbit']}mbit"
-        ip("-n", p["ns"], "link", "set", p["ifname"], "txqueuelen", "1000")
-        subprocess.run(["tc", "-n", p["ns"], "qdisc", "replace", "dev", p["ifname"], "root",
-                        "tbf", "rate", rate, "burst", "1mb", "latency", "50ms"],
-                       check=True, capture_output=True)
-        changed = True
     module.exit_json(changed=changed)
 
 
