@@ -107,16 +107,14 @@ class LiveMigration:
         """Record the migration and take a destination port, within the frames' limits."""
         src, dst = self.hmc.plan.frame(self.source).frame, self.hmc.plan.frame(self.dest).frame
         lo, hi = dst.migration_ports
-        for frame in sorted((src, dst), key=lambda f: f.max_active_migrations):
-            try:
-                port = self.hmc.store.claim_port(rec, range(lo, hi + 1),
-                                                 limit=frame.max_active_migrations,
-                                                 limit_frames=(frame.name,))
-            except LimitReached as exc:
-                raise hscl_error(MigrationError, "HSCLL410", obj=frame.name,
-                                 detail=str(exc.args[0])) from None
-            if port is None:
-                raise hscl_error(MigrationError, "HSCLL407", obj=self.dest)
+        limits = {f.name: f.max_active_migrations for f in (src, dst)}
+        try:
+            port = self.hmc.store.claim_port(rec, range(lo, hi + 1), limits=limits)
+        except LimitReached as exc:
+            frame, busy = exc.args
+            raise hscl_error(MigrationError, "HSCLL410", obj=frame, detail=str(busy)) from None
+        if port is None:
+            raise hscl_error(MigrationError, "HSCLL407", obj=self.dest)
 
     def run(self) -> MigrationResult:
         t0 = time.monotonic()

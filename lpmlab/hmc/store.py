@@ -11,6 +11,7 @@ import os
 import sqlite3
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ class MigrationRecord:
 
 
 class LimitReached(Exception):
-    """claim_port found the migration limit reached (``args[0]`` = migrations in flight)."""
+    """claim_port found a frame's migration limit reached (``args`` = frame, migrations)."""
 
 
 def controller_alive(rec: MigrationRecord) -> bool:
@@ -127,10 +128,11 @@ class MigrationStore:
         d["stats"] = json.loads(d["stats"])
         return MigrationRecord(**d)
 
-    def claim_port(self, rec: MigrationRecord, ports: range, *, limit: int,
-                   limit_frames: tuple[str, ...]) -> int | None:
+    def claim_port(self, rec: MigrationRecord, ports: range, *,
+                   limits: Mapping[str, int]) -> int | None:
         """Atomically give ``rec`` a free destination port and store it; None when no port is
-        free. Raises LimitReached when ``limit`` migrations already involve ``limit_frames``.
+        free. Raises LimitReached(frame, busy) when a frame of ``limits`` (frame -> maximum)
+        already takes part in that many other migrations.
 
         BEGIN IMMEDIATE serialises concurrent migrlpar processes on the SQLite file.
         """
@@ -140,11 +142,13 @@ class MigrationStore:
             db.execute("BEGIN IMMEDIATE")
             rows = db.execute(f"SELECT * FROM migrations WHERE state IN ({marks})",
                               IN_PROGRESS_STATES).fetchall()
-            live = [r for r in (self._record(x) for x in rows) if controller_alive(r)]
-            busy = sum(1 for r in live if {r.source_sys, r.dest_sys} & set(limit_frames))
-            if busy >= limit:
-                db.execute("ROLLBACK")
-                raise LimitReached(busy)
+            live = [r for r in (self._record(x) for x in rows)
+                    if r.id != rec.id and controller_alive(r)]
+            for frame, limit in limits.items():
+                busy = sum(1 for r in live if frame in (r.source_sys, r.dest_sys))
+                if busy >= limit:
+                    db.execute("ROLLBACK")
+                    raise LimitReached(frame, busy)
             used = {r.port for r in live if r.dest_sys == rec.dest_sys}
             port = next((p for p in ports if p not in used), None)
             if port is None:

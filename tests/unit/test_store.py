@@ -110,3 +110,21 @@ def test_records_get_distinct_ids_and_a_requester():
     a, b = rec(), rec()
     assert a.id != b.id
     assert a.requested_by
+
+
+def test_claim_gives_free_ports_and_counts_only_other_migrations(store):
+    from lpmlab.hmc.store import LimitReached
+
+    ports = range(49152, 49154)
+    first = rec("lpar1")
+    # a frame that allows one migration takes this one: it does not count against itself
+    assert store.claim_port(first, ports, limits={"sys1": 1, "sys2": 1}) == 49152
+    assert store.claim_port(first, ports, limits={"sys1": 1, "sys2": 1}) == 49152
+    second = rec("lpar2")
+    with pytest.raises(LimitReached) as exc:
+        store.claim_port(second, ports, limits={"sys1": 16, "sys2": 1})
+    assert exc.value.args == ("sys2", 1)
+    assert store.get(second.id) is None, "a refused claim stores nothing"
+    assert store.claim_port(second, ports, limits={"sys1": 16, "sys2": 16}) == 49153
+    third = rec("lpar3")
+    assert store.claim_port(third, ports, limits={"sys1": 16, "sys2": 16}) is None
