@@ -30,6 +30,9 @@ CODES: dict[str, tuple[str, str]] = {
                  "recover with --force (restarts its hypervisor), or 'lpmlab lab up'"),
     "HSCLL413": ("Partition {obj} is defined on no managed system.",
                  "nothing to recover; recreate it with 'lpmlab lab up'"),
+    "HSCLL414": ("The migration of partition {obj} failed in the hypervisor and left it "
+                 "in an unclear state: {detail}",
+                 "recover it with 'migrlpar -o r -m {sys} -p {obj}'"),
 }
 
 

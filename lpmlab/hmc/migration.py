@@ -186,6 +186,8 @@ class LiveMigration:
                     vcpu.bring_secondaries_online(rmc, vplan, self.partition)
             rec.stats["job"] = _clean(mig.completed_stats(dom))
             rec.error = exc.message
+            where = settle_after_failure(hmc, self.partition, self.source, self.dest)
+            rec.phase("settled", frame=where)
             stored = hmc.store.get(rec.id)
             if stored is not None and stored.state == "Migration Stopping":
                 rec.state, rec.result = "Migration Stopped", "stopped"
@@ -194,7 +196,8 @@ class LiveMigration:
                                  sys=self.source, detail="migrlpar -o s") from exc
             rec.state, rec.result = "Migration Failed", "failed"
             rec.phase("failed", error=exc.message)
-            raise hscl_error(MigrationError, "HSCLL406", obj=self.partition, sys=self.source,
+            code = "HSCLL406" if where == self.source else "HSCLL414"
+            raise hscl_error(MigrationError, code, obj=self.partition, sys=self.source,
                              detail=exc.message) from exc
         finally:
             if rmc is not None:
@@ -210,6 +213,36 @@ class LiveMigration:
             rec.stats["wall_s"] = round(time.monotonic() - t0, 3)
             hmc.store.save(rec)
         return MigrationResult(rec, rec.stats["wall_s"], rec.stats.get("job", {}))
+
+
+SETTLE_SECONDS = 15.0
+
+
+def settle_after_failure(hmc: Hmc, partition: str, source: str, dest: str) -> str | None:
+    """After a failed transfer, leave the partition in exactly one place and say where.
+
+    libvirt tears the destination copy down on its own, but a moment after the call
+    returns; the next command must not find a half-gone copy there. When the source copy
+    runs, a destination copy still present after the deadline is removed (the disk is
+    shared: nothing is lost). Anything else (the source copy gone, both paused) is left
+    for ``migrlpar -o r``, which decides with the whole history.
+    """
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        frames = {p.frame: p.info for p in hmc.placements(partition)}
+        src, dst = frames.get(source), frames.get(dest)
+        if dst is None or src is None or src.state != "running":
+            break
+        if time.monotonic() >= deadline:
+            dom = hmc.conn(dest).lookup(partition)
+            if dom is not None:
+                with contextlib.suppress(HypervisorError):
+                    mig.remove_copy(dom)
+            break
+        time.sleep(0.2)
+    frames = {p.frame: p.info for p in hmc.placements(partition)}
+    running = [f for f, info in frames.items() if info.state == "running"]
+    return running[0] if len(running) == 1 and len(frames) == 1 else None
 
 
 def stop(hmc: Hmc, partition: str, source: str) -> MigrationRecord:

@@ -16,6 +16,7 @@ options:
   state: {type: str, choices: [present, absent], default: present}
 """
 
+import hashlib
 import os
 import subprocess
 
@@ -31,6 +32,21 @@ def ip(module: AnsibleModule, *args: str, check: bool = True) -> subprocess.Comp
 
 def link_exists(module: AnsibleModule, ns: str, ifname: str) -> bool:
     return ip(module, "-n", ns, "link", "show", ifname, check=False).returncode == 0
+
+
+def bridge_mac(ns: str, brname: str) -> str:
+    """A fixed, locally administered MAC for a bridge.
+
+    Without one a Linux bridge takes the lowest MAC among its ports, so it changes when a
+    guest's tap joins; a frame's bridge then took the MAC of the migrating partition's NIC
+    (which is also on the other frame) and the frames stopped reaching each other.
+    """
+    digest = hashlib.sha256(f"{ns}/{brname}".encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+def link_mac(module: AnsibleModule, ns: str, ifname: str) -> str:
+    return ip(module, "-n", ns, "-br", "link", "show", "dev", ifname).stdout.split()[2]
 
 
 def ensure_address(module: AnsibleModule, ns: str, ifname: str, cidr: str) -> bool:
@@ -64,10 +80,14 @@ def main() -> None:
     ip(module, "-n", name, "link", "set", "lo", "up")
     for br in module.params["bridges"]:
         brname = br["name"]
+        mac = bridge_mac(name, brname)
         if not link_exists(module, name, brname):
             # Forward-delay 0: guests must talk at once after boot and after a migration.
-            ip(module, "-n", name, "link", "add", brname, "type", "bridge",
+            ip(module, "-n", name, "link", "add", brname, "address", mac, "type", "bridge",
                "forward_delay", "0", "stp_state", "0")
+            changed = True
+        elif link_mac(module, name, brname) != mac:
+            ip(module, "-n", name, "link", "set", brname, "address", mac)
             changed = True
         if br.get("address"):
             changed |= ensure_address(module, name, brname, br["address"])

@@ -40,6 +40,15 @@ def record_count(verify_line: str) -> int:
     return int(verify_line.split("records=")[1].split()[0])
 
 
+def bridge_macs() -> dict[str, str]:
+    out = {}
+    for ns, br in (("lpm-sys1", "sea0"), ("lpm-sys2", "sea0"), ("lpm-hub", "labbr")):
+        line = subprocess.run(["ip", "-n", ns, "-br", "link", "show", "dev", br],
+                              capture_output=True, text=True, check=True).stdout
+        out[f"{ns}/{br}"] = line.split()[2]
+    return out
+
+
 def test_lab_up_is_idempotent_and_partition_runs_on_sys1(lab):
     cp = cli("lpmlab", "lab", "up", timeout=300)
     assert cp.returncode == 0, cp.stderr
@@ -66,6 +75,7 @@ def test_migrate_there_and_back_under_load(lab):
     time.sleep(2)
     before = record_count(disk_verify(lab))
     assert before > 0
+    macs = bridge_macs()
     for src, dst in (("sys1", "sys2"), ("sys2", "sys1")):
         dest_id = 7 if dst == "sys2" else 2
         msps = (f"source_msp_name=vios{src[-1]},dest_msp_name=vios{dst[-1]},"
@@ -96,6 +106,9 @@ def test_migrate_there_and_back_under_load(lab):
         assert "migration_state=Not Migrating" in line
     dirt = ch.run("cat /run/lpm-dirty.stat", check=True).stdout
     assert "achieved_mibps=" in dirt
+    # a bridge that took the partition's NIC address cut the frames off from each other
+    assert bridge_macs() == macs
+    assert len(set(macs.values())) == len(macs)
 
 
 def test_bad_input_is_refused_and_changes_nothing(lab):
