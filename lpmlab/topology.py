@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -70,6 +70,57 @@ class Disk:
 
 
 @dataclass(frozen=True)
+class Profile:
+    """A partition profile: the resources an activation with this profile asks for."""
+
+    name: str
+    desired_mem: int
+    min_mem: int
+    max_mem: int
+    desired_procs: int
+    min_procs: int
+    max_procs: int
+    lpar_proc_compat_mode: str = "default"
+
+    INT_FIELDS: ClassVar[tuple[str, ...]] = (
+        "min_mem", "desired_mem", "max_mem", "min_procs", "desired_procs", "max_procs")
+
+    def as_attrs(self) -> dict[str, str]:
+        """The profile as the string attributes it is stored with in domain metadata."""
+        out = {"name": self.name}
+        out.update({k: str(getattr(self, k)) for k in self.INT_FIELDS})
+        out["lpar_proc_compat_mode"] = self.lpar_proc_compat_mode
+        return out
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, str]) -> Profile:
+        return cls(name=attrs["name"], **{k: int(attrs[k]) for k in cls.INT_FIELDS},
+                   lpar_proc_compat_mode=attrs.get("lpar_proc_compat_mode", "default"))
+
+    def problems(self, lmb_mb: int | None = None) -> list[tuple[str, str, str]]:
+        """(field, what is wrong, fix) for every inconsistency; empty when valid."""
+        out = []
+        for kind in ("mem", "procs"):
+            lo, want, hi = (getattr(self, f"{k}_{kind}") for k in ("min", "desired", "max"))
+            if not lo <= want <= hi:
+                out.append((f"desired_{kind}", f"min_{kind} {lo} <= desired_{kind} {want} <= "
+                            f"max_{kind} {hi} does not hold",
+                            f"choose min_{kind} <= desired_{kind} <= max_{kind}"))
+        if lmb_mb:
+            for k in ("min_mem", "desired_mem", "max_mem"):
+                if getattr(self, k) % lmb_mb:
+                    out.append((k, f"{getattr(self, k)} MiB is not a multiple of the "
+                                f"{lmb_mb} MiB memory block", f"use a multiple of {lmb_mb}"))
+        if self.lpar_proc_compat_mode not in PROC_COMPAT_MODES:
+            out.append(("lpar_proc_compat_mode", f"invalid mode {self.lpar_proc_compat_mode!r}",
+                        f"choose from {', '.join(PROC_COMPAT_MODES)}"))
+        return out
+
+
+DEFAULT_PROFILE = "default_profile"
+
+
+@dataclass(frozen=True)
 class Partition:
     """A mobile partition (AIX/Linux environment): a pseries domain."""
 
@@ -83,6 +134,7 @@ class Partition:
     proc_compat_mode: str = "default"
     disk: Disk | None = None
     mac: str = ""
+    profiles: tuple[Profile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -306,15 +358,53 @@ class _Parser:
         if mode not in PROC_COMPAT_MODES:
             raise self.fail(f"{where}.proc_compat_mode", f"invalid mode {mode!r}",
                             f"choose from {', '.join(PROC_COMPAT_MODES)}")
+        memory_mb = self.integer(d, "memory_mb", where, 512, 256, 16384)
+        procs = self.integer(d, "procs", where, 1, 1, 8)
+        profiles = self.profiles(d, where, memory_mb, procs, mode)
         return Partition(
             name=self.name(d, where), index=i, frame=str(self._get(d, "frame", where)),
             lpar_id=self.integer(d, "lpar_id", where, i + 2, 1, 1000),
             address=self.address(d, "address", where, lab),
-            memory_mb=self.integer(d, "memory_mb", where, 512, 256, 16384),
-            procs=self.integer(d, "procs", where, 1, 1, 8),
-            proc_compat_mode=mode, disk=disk,
+            # the partition is first activated with its first profile
+            memory_mb=profiles[0].desired_mem, procs=profiles[0].desired_procs,
+            proc_compat_mode=profiles[0].lpar_proc_compat_mode, disk=disk,
             mac=str(d.get("mac") or f"52:54:00:4c:50:{i + 1:02x}"),
+            profiles=profiles,
         )
+
+    def profiles(self, d: dict[str, Any], where: str, memory_mb: int, procs: int,
+                 mode: str) -> tuple[Profile, ...]:
+        """The partition's profiles; without a list, one profile from memory_mb and procs."""
+        raw = d.get("profiles")
+        if raw is None:
+            return (Profile(DEFAULT_PROFILE, memory_mb, memory_mb, memory_mb,
+                            procs, 1, procs, mode),)
+        if not isinstance(raw, list) or not raw:
+            raise self.fail(f"{where}.profiles", "expected a non-empty list",
+                            "write profiles: [{name: normal, desired_mem: 512, "
+                            "desired_procs: 1}]")
+        out: list[Profile] = []
+        for j, pd in enumerate(raw):
+            pw = f"{where}.profiles[{j}]"
+            if not isinstance(pd, dict):
+                raise self.fail(pw, "expected a mapping", "write {name: ..., desired_mem: ...}")
+            want_mem = self.integer(pd, "desired_mem", pw, memory_mb, 256, 16384)
+            want_procs = self.integer(pd, "desired_procs", pw, procs, 1, 8)
+            prof = Profile(
+                name=self.name(pd, pw), desired_mem=want_mem,
+                min_mem=self.integer(pd, "min_mem", pw, min(256, want_mem), 256, 16384),
+                max_mem=self.integer(pd, "max_mem", pw, want_mem, 256, 16384),
+                desired_procs=want_procs,
+                min_procs=self.integer(pd, "min_procs", pw, 1, 1, 8),
+                max_procs=self.integer(pd, "max_procs", pw, want_procs, 1, 8),
+                lpar_proc_compat_mode=str(pd.get("lpar_proc_compat_mode", mode)))
+            for fld, what, fix in prof.problems():
+                raise self.fail(f"{pw}.{fld}", what, fix)
+            if prof.name in {o.name for o in out}:
+                raise self.fail(f"{pw}.name", f"profile {prof.name!r} is defined twice",
+                                "give each profile of a partition its own name")
+            out.append(prof)
+        return tuple(out)
 
     def cross_check(self, t: Topology) -> None:
         names: dict[str, str] = {}
@@ -356,6 +446,13 @@ class _Parser:
                 raise self.fail(f"{where}.frame", f"unknown frame '{p.frame}'",
                                 f"use one of: {', '.join(sorted(frame_names))}")
             lmb = t.frame(p.frame).lmb_size_mb
+            raw = (t.raw.get("partitions") or [{}] * (p.index + 1))[p.index]
+            if isinstance(raw, dict) and raw.get("profiles"):
+                # the user's profiles size the partition: name the field they wrote
+                for j, prof in enumerate(p.profiles):
+                    for fld, what, fix in prof.problems(lmb):
+                        raise self.fail(f"{where}.profiles[{j}].{fld}", f"{what} ({p.frame})",
+                                        fix)
             if p.memory_mb % lmb:
                 raise self.fail(f"{where}.memory_mb", f"{p.memory_mb} MiB is not a multiple "
                                 f"of the {lmb} MiB memory block of {p.frame}",

@@ -53,6 +53,7 @@ class DomainInfo:
     persistent: bool
     metadata: dict[str, str]
     job_active: bool
+    profiles: tuple[dict[str, str], ...] = ()
 
 
 STATE_NAMES = {
@@ -136,20 +137,42 @@ class FrameConnection:
         except libvirt.libvirtError as exc:
             raise HypervisorError(f"{self.frame}: cannot read {dom.name()}: {exc}") from exc
 
-    def update_metadata(self, dom: libvirt.virDomain, **attrs: str) -> None:
-        """Change lpmlab metadata attributes of a domain, live and in its persistent config
-        (so the change moves with the partition when it migrates)."""
-        md = _metadata(dom)
-        md.update(attrs)
-        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
-        if dom.isActive():
-            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+    def update_metadata(self, dom: libvirt.virDomain,
+                        profiles: tuple[dict[str, str], ...] | None = None,
+                        **attrs: str) -> None:
+        """Change lpmlab metadata attributes (and, given, the profiles) of a domain, live and
+        in its persistent config (so the change moves with the partition when it migrates)."""
         try:
+            # the persistent copy is the reference: profiles are kept there
+            xml = _metadata_xml(dom, libvirt.VIR_DOMAIN_AFFECT_CONFIG if dom.isPersistent()
+                                else 0)
+            md = domain_xml.read_metadata_element(xml) if xml else {}
+            if profiles is None:
+                profiles = domain_xml.read_profiles_element(xml) if xml else ()
+            md.update(attrs)
+            flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+            if dom.isActive():
+                flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
             dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT,
-                            domain_xml.metadata_element(md), "lpm", domain_xml.METADATA_NS,
-                            flags)
+                            domain_xml.metadata_element(md, profiles), "lpm",
+                            domain_xml.METADATA_NS, flags)
         except libvirt.libvirtError as exc:
             raise HypervisorError(f"{self.frame}: cannot change {dom.name()}: {exc}") from exc
+
+    def define(self, xml: str) -> libvirt.virDomain:
+        """Define (or redefine) a persistent domain from ``xml``."""
+        try:
+            return self.conn.defineXML(xml)
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"{self.frame}: cannot define the domain: {exc}") from exc
+
+    def power(self, dom: libvirt.virDomain, action: str) -> None:
+        """``start``, ``button`` (ACPI/EPOW power button) or ``off`` (destroy) a domain."""
+        calls = {"start": dom.create, "button": dom.shutdown, "off": dom.destroy}
+        try:
+            calls[action]()
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"{self.frame}: cannot {action} {dom.name()}: {exc}") from exc
 
     def lookup(self, name: str) -> libvirt.virDomain | None:
         try:
@@ -182,8 +205,11 @@ class FrameConnection:
             incoming = (state == libvirt.VIR_DOMAIN_PAUSED
                         and reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION)
             job = incoming or (bool(dom.isActive()) and _job_active(dom))
+            xml = _metadata_xml(dom)
+            md = domain_xml.read_metadata_element(xml) if xml else {}
+            profiles = domain_xml.read_profiles_element(xml) if xml else ()
             return DomainInfo(dom.name(), dom.UUIDString(), STATE_NAMES.get(state, "other"),
-                              bool(dom.isPersistent()), _metadata(dom), job)
+                              bool(dom.isPersistent()), md, job, profiles)
         except libvirt.libvirtError as exc:
             raise HypervisorError(f"{self.frame}: cannot read domain {dom.name()}: {exc}") \
                 from exc
@@ -209,12 +235,11 @@ def _job_active(dom: libvirt.virDomain) -> bool:
         return False
 
 
-def _metadata(dom: libvirt.virDomain) -> dict[str, str]:
-    """The domain's lpmlab metadata element as attributes; {} when it has none."""
+def _metadata_xml(dom: libvirt.virDomain, flags: int = 0) -> str:
+    """The domain's lpmlab metadata element; "" when it has none."""
     try:
-        xml = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.METADATA_NS, 0)
+        return dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.METADATA_NS, flags)
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
-            return {}
+            return ""
         raise
-    return domain_xml.read_metadata_element(xml)

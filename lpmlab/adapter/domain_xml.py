@@ -40,6 +40,7 @@ class PartitionSpec:
     proc_compat_mode: str = "default"
     disk: IscsiDisk | None = None
     extra_metadata: dict[str, str] = field(default_factory=dict)
+    profiles: tuple[dict[str, str], ...] = ()
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -70,7 +71,8 @@ def render_partition(spec: PartitionSpec) -> str:
     if spec.disk is not None:
         attrs["vios"] = spec.disk.vios
     attrs.update(spec.extra_metadata)
-    ET.SubElement(meta, METADATA_TAG, attrs)
+    part = ET.SubElement(meta, METADATA_TAG, attrs)
+    _add_profiles(part, spec.profiles)
     _sub(dom, "memory", str(spec.memory_mb), unit="MiB")
     _sub(dom, "vcpu", str(spec.procs), placement="static")
     os_el = _sub(dom, "os")
@@ -107,14 +109,62 @@ def read_metadata(xml: str) -> dict[str, str]:
     return dict(el.attrib) if el is not None else {}
 
 
-def metadata_element(attrs: dict[str, str]) -> str:
+# Profiles are children of the metadata element, so they move with the partition the way
+# PowerVM moves a partition's profiles with it. libvirt's setMetadata() puts the children of
+# the element it is given into lpmlab's namespace too; both spellings are read.
+PROFILE_TAG = f"{{{METADATA_NS}}}profile"
+_PROFILE_TAGS = (PROFILE_TAG, "profile")
+
+
+def _add_profiles(parent: ET.Element, profiles: tuple[dict[str, str], ...],
+                  tag: str = PROFILE_TAG) -> None:
+    for prof in profiles:
+        ET.SubElement(parent, tag, prof)
+
+
+def metadata_element(attrs: dict[str, str],
+                     profiles: tuple[dict[str, str], ...] = ()) -> str:
     """The metadata element as libvirt's setMetadata() takes it (namespace added by libvirt)."""
-    return ET.tostring(ET.Element("partition", attrs), encoding="unicode")
+    el = ET.Element("partition", attrs)
+    _add_profiles(el, profiles, tag="profile")
+    return ET.tostring(el, encoding="unicode")
 
 
 def read_metadata_element(xml: str) -> dict[str, str]:
     """Attributes of the metadata element as libvirt's metadata() call returns it."""
     return dict(ET.fromstring(xml).attrib)
+
+
+def read_profiles_element(xml: str) -> tuple[dict[str, str], ...]:
+    """The profiles held in the metadata element as libvirt's metadata() call returns it."""
+    return tuple(dict(p.attrib) for p in ET.fromstring(xml) if p.tag in _PROFILE_TAGS)
+
+
+def set_profiles(xml: str, profiles: tuple[dict[str, str], ...]) -> str:
+    """The same domain with its profiles replaced."""
+    root = ET.fromstring(xml)
+    meta = root.find(f"metadata/{METADATA_TAG}")
+    if meta is None:
+        raise ValueError("the domain has no lpmlab metadata")
+    for old in [p for p in meta if p.tag in _PROFILE_TAGS]:
+        meta.remove(old)
+    _add_profiles(meta, profiles)
+    return ET.tostring(root, encoding="unicode")
+
+
+def set_resources(xml: str, memory_mb: int, procs: int) -> str:
+    """The same (inactive) domain sized as a profile asks: memory and virtual processors."""
+    root = ET.fromstring(xml)
+    for tag in ("memory", "currentMemory"):
+        el = root.find(tag)
+        if el is not None:
+            el.set("unit", "KiB")
+            el.text = str(memory_mb * 1024)
+    vcpu = root.find("vcpu")
+    if vcpu is not None:
+        vcpu.text = str(procs)
+        vcpu.attrib.pop("current", None)
+    return ET.tostring(root, encoding="unicode")
 
 
 def retarget_disk(xml: str, disk: IscsiDisk) -> str:

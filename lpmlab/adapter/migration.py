@@ -101,3 +101,28 @@ def make_running_and_persistent(dom: libvirt.virDomain) -> list[str]:
     except libvirt.libvirtError as exc:
         raise HypervisorError(f"cannot bring {dom.name()} back to running: {exc}") from exc
     return done
+
+
+OFFLINE_FLAGS = (libvirt.VIR_MIGRATE_OFFLINE | libvirt.VIR_MIGRATE_PEER2PEER
+                 | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+
+
+def migrate_offline(dom: libvirt.virDomain, dest_peer_uri: str, dest_xml: str) -> None:
+    """Move a shut-off domain's definition (libvirt offline migration): defined on the
+    destination with ``dest_xml``, undefined on the source; no stream, nothing runs."""
+    params = {libvirt.VIR_MIGRATE_PARAM_DEST_XML: dest_xml,
+              libvirt.VIR_MIGRATE_PARAM_PERSIST_XML: dest_xml}
+    try:
+        dom.migrateToURI3(dest_peer_uri, params, OFFLINE_FLAGS)
+    except libvirt.libvirtError as exc:
+        raise HypervisorError(f"libvirt offline migration of {dom.name()} failed: {exc}") \
+            from exc
+
+
+def inactive_xml(dom: libvirt.virDomain) -> str:
+    """The persistent definition as another frame may receive it."""
+    try:
+        return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+                           | libvirt.VIR_DOMAIN_XML_MIGRATABLE)
+    except libvirt.libvirtError as exc:
+        raise HypervisorError(f"cannot read the definition of {dom.name()}: {exc}") from exc

@@ -1,4 +1,5 @@
-"""chsyscfg: change partition (and VIOS) settings: msp, time_ref, migration_disabled."""
+"""chsyscfg: change partition (and VIOS) settings (msp, time_ref, migration_disabled) and
+partition profiles (memory, processors, processor compatibility mode)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from lpmlab.hmc.attributes import read_attribute_file, split_fields
 
 def parser() -> HmcArgumentParser:
     p = HmcArgumentParser(prog="chsyscfg", description="Change partition settings.")
-    p.add_argument("-r", dest="resource", required=True, choices=["lpar"])
+    p.add_argument("-r", dest="resource", required=True, choices=["lpar", "prof"],
+                   help="lpar: partition/VIOS settings; prof: a partition profile")
     p.add_argument("-m", dest="system", required=True, help="managed system")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("-i", dest="attrs", help='e.g. "name=vios1,msp=1"')
@@ -23,11 +25,15 @@ def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     fields = split_fields(read_attribute_file(args.attr_file) if args.attr_file else args.attrs)
     from lpmlab.hmc.config import change_lpar
+    from lpmlab.hmc.profiles import change_profile
     from lpmlab.hmc.system import Hmc
 
     hmc = Hmc.open()
     try:
-        change_lpar(hmc, args.system, fields)
+        if args.resource == "prof":
+            change_profile(hmc, args.system, fields)
+        else:
+            change_lpar(hmc, args.system, fields)
     finally:
         hmc.close()
     return 0

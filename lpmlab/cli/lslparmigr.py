@@ -9,14 +9,16 @@ from typing import Any
 
 from lpmlab.cli.common import HmcArgumentParser, emit, run
 from lpmlab.errors import UsageError
-from lpmlab.hmc import records
+from lpmlab.hmc import msp_settings, records, resources
 
 
 def parser() -> HmcArgumentParser:
     p = HmcArgumentParser(prog="lslparmigr", description="List partition migration information.")
-    p.add_argument("-r", dest="resource", required=True, choices=["sys", "lpar", "msp"])
+    p.add_argument("-r", dest="resource", required=True,
+                   choices=["sys", "lpar", "msp", *resources.PARTITION_RESOURCES, "mc"])
     p.add_argument("-m", dest="system", help="managed system (the source)")
-    p.add_argument("-t", dest="target", help="target managed system (-r msp)")
+    p.add_argument("-t", dest="target",
+                   help="target managed system (-r msp, procpool, mem, virtualio)")
     p.add_argument("-F", dest="fields")
     p.add_argument("--header", action="store_true")
     p.add_argument("--filter", dest="filter", help='"lpar_names=..." or "lpar_ids=..."')
@@ -37,7 +39,7 @@ def sys_record(hmc: Any, frame: str) -> dict[str, Any]:
         "num_active_migrations_supported": f.max_active_migrations,
         "num_active_migrations_in_progress":
             sum(1 for m in active if m.migration_type == "active"),
-        "inactive_prof_policy": "config",
+        "inactive_prof_policy": msp_settings.inactive_prof_policy(hmc.plan.dir, frame),
     }
 
 
@@ -68,46 +70,77 @@ def lpar_records(hmc: Any, frame: str) -> list[dict[str, Any]]:
     return recs
 
 
-def msp_records(hmc: Any, source: str, target: str) -> list[dict[str, Any]]:
-    hmc.require_frame(source)
-    hmc.require_frame(target)
-    dests = [v.vios for v in hmc.plan.all_vios() if v.vios.frame == target and v.vios.msp]
-    out = []
-    for vp in hmc.plan.all_vios():
-        v = vp.vios
-        if v.frame != source or not v.msp:
-            continue
-        out.append({
-            "source_msp_name": v.name, "source_msp_id": v.lpar_id,
-            "dest_msp_names": [d.name for d in dests], "dest_msp_ids": [d.lpar_id for d in dests],
-            "ipaddr_mappings": [f"{v.mover_address}//{d.name}/{d.lpar_id}/{d.mover_address}"
-                                for d in dests],
-        })
-    return out
+def partition_filter(args: Any) -> dict[str, list[str]]:
+    if not args.filter:
+        return {}
+    flt = records.parse_filter(args.filter, ["lpar_names", "lpar_ids"])
+    if len(flt) > 1:
+        raise UsageError("lpar_names and lpar_ids are mutually exclusive filters",
+                         fix="give only one of them")
+    return flt
+
+
+def check_syntax(args: Any) -> None:
+    """What the resource needs, before the lab is opened."""
+    r = args.resource
+    if r == "mc":
+        return
+    if not args.system:
+        raise UsageError(f"lslparmigr -r {r} needs -m managed-system",
+                         fix="add -m with a name from 'lssyscfg -r sys -F name'")
+    if r in resources.PARTITION_RESOURCES:
+        if not args.target:
+            raise UsageError(f"lslparmigr -r {r} needs -t target-system",
+                             fix="name the destination managed system with -t")
+        if not args.filter:
+            raise UsageError(f"lslparmigr -r {r} describes one partition",
+                             fix='name it with --filter "lpar_names=NAME" or --filter '
+                                 '"lpar_ids=ID"')
+    elif args.target and r != "msp":
+        raise UsageError(f"-t is not valid with -r {r}", fix="drop -t")
+    if args.filter and r not in ("lpar", *resources.PARTITION_RESOURCES):
+        raise UsageError(f"--filter is not valid with -r {r}", fix="drop --filter")
+
+
+def query(hmc: Any, args: Any) -> list[dict[str, Any]]:
+    r = args.resource
+    if r == "mc":
+        return [resources.mc_record()]
+    hmc.require_frame(args.system)
+    if args.target:
+        hmc.require_frame(args.target)
+    if r == "sys":
+        return [sys_record(hmc, args.system)]
+    if r == "lpar":
+        recs = lpar_records(hmc, args.system)
+        flt = partition_filter(args)
+        return records.select(recs, flt) if flt else recs
+    if r == "msp":
+        if args.target:
+            return resources.msp_pair_records(hmc.plan, args.system, args.target)
+        return resources.msp_records(hmc.plan, args.system, hmc.migrations_on(args.system))
+    from lpmlab.hmc import snapshot
+
+    return resources.partition_records(r, snapshot.inventory(hmc), args.system, args.target,
+                                       partition_filter(args))
 
 
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
-    from lpmlab.hmc.system import Hmc
-
-    if not args.system:
-        raise UsageError(f"lslparmigr -r {args.resource} needs -m managed-system",
-                         fix="add -m with a name from 'lssyscfg -r sys -F name'")
-    hmc = Hmc.open()
-    if args.resource == "sys":
-        recs = [sys_record(hmc, args.system)]
-    elif args.resource == "lpar":
-        recs = lpar_records(hmc, args.system)
-        if args.filter:
-            flt = records.parse_filter(args.filter, ["lpar_names", "lpar_ids"])
-            if len(flt) > 1:
-                raise UsageError("lpar_names and lpar_ids are mutually exclusive filters",
-                                 fix="give only one of them")
-            recs = records.select(recs, flt)
+    check_syntax(args)
+    if args.fields is None and args.header:
+        raise UsageError("--header is only valid with -F",
+                         fix="add -F with the attribute names, or drop --header")
+    if args.resource == "mc":
+        recs = query(None, args)  # the manager's own limits: no lab needed
     else:
-        if not args.target:
-            raise UsageError("lslparmigr -r msp needs -t target-system", fix="add -t")
-        recs = msp_records(hmc, args.system, args.target)
+        from lpmlab.hmc.system import Hmc
+
+        hmc = Hmc.open()
+        try:
+            recs = query(hmc, args)
+        finally:
+            hmc.close()
     if args.json:
         json.dump(recs, sys.stdout, indent=2)
         print()

@@ -13,8 +13,8 @@ from lpmlab.hmc import records
 
 def parser() -> HmcArgumentParser:
     p = HmcArgumentParser(prog="lssyscfg", description="List managed systems and partitions.")
-    p.add_argument("-r", dest="resource", required=True, choices=["sys", "lpar"],
-                   help="sys: managed systems; lpar: partitions of -m")
+    p.add_argument("-r", dest="resource", required=True, choices=["sys", "lpar", "prof"],
+                   help="sys: managed systems; lpar: partitions of -m; prof: their profiles")
     p.add_argument("-m", dest="system", help="managed system name")
     p.add_argument("-F", dest="fields", help="attribute names, e.g. name,state or name:state")
     p.add_argument("--header", action="store_true", help="print the -F names first")
@@ -27,14 +27,19 @@ def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     from lpmlab.hmc.system import Hmc
 
-    if args.resource == "lpar" and not args.system:
-        raise UsageError("lssyscfg -r lpar needs -m managed-system",
+    if args.resource in ("lpar", "prof") and not args.system:
+        raise UsageError(f"lssyscfg -r {args.resource} needs -m managed-system",
                          fix="add -m with a name from 'lssyscfg -r sys -F name'")
     hmc = Hmc.open()
     if args.resource == "sys":
         frames = [hmc.require_frame(args.system)] if args.system else hmc.plan.frames()
         recs = [hmc.sys_record(fp) for fp in frames]
         allowed = ["names"]
+    elif args.resource == "prof":
+        from lpmlab.hmc.profiles import prof_records
+
+        recs = prof_records(hmc, args.system)
+        allowed = ["lpar_names", "lpar_ids", "profile_names"]
     else:
         recs = hmc.lpar_records(args.system)
         allowed = ["lpar_names", "lpar_ids"]

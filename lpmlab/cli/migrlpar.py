@@ -9,33 +9,56 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lpmlab.cli.common import HmcArgumentParser, run
+from lpmlab.cli.common import HmcArgumentParser, emit, run
 from lpmlab.errors import LpmlabError, UsageError
 from lpmlab.hmc.attributes import (
     MIGRATE_ATTRIBUTES,
+    SET_LPAR_ATTRIBUTES,
+    SET_SYS_ATTRIBUTES,
     MigrationAttributes,
     parse_attributes,
     read_attribute_file,
 )
+from lpmlab.hmc.validation import OVERRIDE_CHOICES
 
 if TYPE_CHECKING:
     from lpmlab.hmc.system import Hmc
 
 PARTIAL = 100
+DEFAULT_WAIT_MINUTES = 3
+DEFAULT_DETAIL_LEVEL = 1
+# The tri-state overrides (1 = required, 2 = if possible, 0 = off) and their values.
+OVERRIDES = OVERRIDE_CHOICES
+# Which -o each option is valid with: option text -> (args attribute, operations).
+OPTION_OPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "-w": ("wait_minutes", ("m", "v")),
+    "-n": ("profile", ("m", "v")),
+    "-d": ("detail_level", ("m", "v")),
+    "--steps": ("steps", ("m", "s", "r")),
+    "--nodetails": ("nodetails", ("m", "v", "s", "r")),
+    "--force": ("force", ("r",)),
+    "-r": ("set_resource", ("set",)),
+    **{f"--{name}": (name, ("m", "v")) for name in OVERRIDES},
+}
 
 
 def parser() -> HmcArgumentParser:
     p = HmcArgumentParser(prog="migrlpar", description="Migrate partitions between managed "
                           "systems (Live Partition Mobility).")
-    p.add_argument("-o", dest="op", required=True, choices=["m", "v", "s", "r"],
-                   help="m: validate and migrate; v: validate; s: stop; r: recover")
-    p.add_argument("-m", dest="system", required=True, help="source managed system")
+    p.add_argument("-o", dest="op", required=True, choices=["m", "v", "s", "r", "set"],
+                   help="m: validate and migrate; v: validate; s: stop; r: recover; "
+                        "set: change mobility settings (with -r sys|lpar)")
+    p.add_argument("-m", dest="system", help="source managed system")
     p.add_argument("-t", dest="target", help="destination managed system (-o m, -o v)")
-    who = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("-r", dest="set_resource", choices=["sys", "lpar"],
+                   help="-o set: sys (inactive_prof_policy) or lpar (an MSP's settings)")
+    who = p.add_mutually_exclusive_group()
     who.add_argument("-p", dest="names", help="partition name(s), comma separated")
     who.add_argument("--id", dest="ids", help="partition ID(s), comma separated")
     who.add_argument("--all", action="store_true", help="every partition (-o m, -o s)")
@@ -43,27 +66,104 @@ def parser() -> HmcArgumentParser:
     attrs.add_argument("-i", dest="attrs", help='attributes, e.g. "dest_msp_name=vios2,'
                        'source_msp_name=vios1" (quote a list value: "\\"a=1,2\\"")')
     attrs.add_argument("-f", dest="attr_file", help="file holding the -i attributes")
+    p.add_argument("-n", dest="profile", help="profile the partition has on the destination "
+                   "(-o m, -o v): active: the current configuration is saved as it; "
+                   "inactive: sizes it with inactive_prof_policy=prof")
     p.add_argument("--force", action="store_true", help="recover even when the migration "
                    "looks alive or a managed system does not answer (-o r only)")
     p.add_argument("-v", dest="verbose", action="store_true",
                    help="print details and warnings even on success")
+    p.add_argument("-w", dest="wait_minutes", type=int, metavar="MINUTES",
+                   help="minutes to wait for the partition OS (hooks); 0 = no limit "
+                        f"(default {DEFAULT_WAIT_MINUTES})")
+    p.add_argument("-d", dest="detail_level", type=int, metavar="LEVEL",
+                   help="detail level 1-5 (default 1; 2 and up print details on success)")
+    p.add_argument("--steps", type=int, choices=[0, 1, 2],
+                   help="afterwards print the migration's steps: 1 every step, 2 failed ones")
+    p.add_argument("--nodetails", action="store_true",
+                   help="on failure print only the code, message and fix")
+    for name, values in OVERRIDES.items():
+        p.add_argument(f"--{name}", type=int, choices=list(values),
+                       help="1 = required, 2 = if possible" + (", 0 = off" if 0 in values
+                                                               else ""))
     return p
+
+
+def _missing(what: str) -> UsageError:
+    # the same words argparse uses for a missing required argument
+    return UsageError(f"migrlpar: the following arguments are required: {what}",
+                      fix="see 'migrlpar --help'")
+
+
+def _given(args: argparse.Namespace, attr: str) -> bool:
+    value = getattr(args, attr)
+    return value is not None and value is not False
 
 
 def check_syntax(args: argparse.Namespace) -> None:
     op: str = args.op
+    if not args.system and not (op == "set" and args.set_resource == "sys"):
+        raise _missing("-m")
+    for opt, (attr, ops) in OPTION_OPS.items():
+        if _given(args, attr) and op not in ops:
+            raise UsageError(f"{opt} is only valid with -o {' or -o '.join(ops)}",
+                             fix=f"drop {opt}")
+    if op == "set":
+        check_set_syntax(args)
+        return
+    if not (args.names or args.ids or args.all):
+        raise _missing("one of the arguments -p --id --all")
     if op in ("m", "v") and not args.target:
         raise UsageError(f"-t is required with -o {op}",
                          fix="name the destination managed system with -t")
     if op in ("s", "r") and args.target:
         raise UsageError(f"-t is not valid with -o {op}", fix="drop -t")
-    if args.force and op != "r":
-        raise UsageError("--force is only valid with -o r", fix="drop --force")
     if args.all and op not in ("m", "s"):
         raise UsageError(f"--all is not valid with -o {op}", fix="name the partition with -p")
     many = "," in (args.names or args.ids or "")
     if many and op not in ("m", "v"):
         raise UsageError(f"-o {op} takes one partition", fix="name one partition with -p")
+    if args.profile is not None:
+        if many or args.all:
+            raise UsageError("-n names the profile of one partition",
+                             fix="migrate one partition with -p, or give several profiles "
+                                 'with -i "multiple_profile_names=..."')
+        from lpmlab.hmc.profiles import check_profile_name
+
+        check_profile_name(args.profile)
+    if args.wait_minutes is not None and args.wait_minutes < 0:
+        raise UsageError(f"-w {args.wait_minutes}: the wait time must be 0 (no limit) or more "
+                         "minutes", fix="write -w 3, or -w 0 to wait without limit")
+    if args.detail_level is not None and not 1 <= args.detail_level <= 5:
+        raise UsageError(f"-d {args.detail_level}: the detail level must be 1 to 5",
+                         fix="write -d 1 (least detail) to -d 5 (most)")
+    if args.verbose and args.nodetails:
+        raise UsageError("-v and --nodetails contradict each other", fix="give one of them")
+
+
+def check_set_syntax(args: argparse.Namespace) -> None:
+    """``-o set -r sys [-m sys] -i ...`` / ``-o set -r lpar -m sys {-p vios|--id n} -i ...``."""
+    if args.set_resource is None:
+        raise UsageError("-o set needs -r sys or -r lpar",
+                         fix='write -r sys -i "inactive_prof_policy=..." or -r lpar -p VIOS '
+                             '-i "num_active_migrations_configured=N"')
+    if args.target or args.all or args.verbose:
+        bad = "-t" if args.target else "--all" if args.all else "-v"
+        raise UsageError(f"{bad} is not valid with -o set", fix=f"drop {bad}")
+    if args.attrs is None and args.attr_file is None:
+        raise UsageError("-o set needs the settings in -i or -f",
+                         fix='e.g. -i "inactive_prof_policy=config"')
+    named = args.names or args.ids
+    if args.set_resource == "sys" and named:
+        raise UsageError("-o set -r sys takes no partition", fix="drop -p/--id")
+    if args.set_resource == "lpar":
+        if not named:
+            raise _missing("one of the arguments -p --id")
+        if "," in named:
+            raise UsageError("-o set -r lpar takes one mover service partition",
+                             fix="name one VIOS with -p")
+        if args.ids and not args.ids.isdigit():
+            raise UsageError(f"--id {args.ids}: not a partition ID", fix="write --id 1")
 
 
 @dataclass
@@ -107,8 +207,14 @@ def one(args: argparse.Namespace, name: str) -> Outcome:
             rep = recovery.recover(hmc, name, args.system,
                                    force=args.force)
             return Outcome(name, detail="; ".join(rep.actions) or "nothing to recover")
-        job = migration.LiveMigration(hmc, name, args.system, args.target,
-                                      args.parsed_attrs)
+        # As the HMC: a Not Activated partition migrates inactive, a running one active.
+        kind = migration.LiveMigration
+        if hmc.locate(name, args.system).state == "shutoff":
+            from lpmlab.hmc.inactive import InactiveMigration
+
+            kind = InactiveMigration
+        job = kind(hmc, name, args.system, args.target, args.parsed_attrs,
+                   profile=args.profile, overrides=args.overrides)
         if op == "v":
             report, _ = job.validate()
             return Outcome(name, detail=report.render())
@@ -130,15 +236,73 @@ def parse_attrs(args: argparse.Namespace) -> MigrationAttributes:
         text = read_attribute_file(args.attr_file)
     if text is None:
         return MigrationAttributes()
-    if args.op not in ("m", "v"):
+    if args.op not in ("m", "v", "set"):
         raise UsageError(f"-i/-f are not valid with -o {args.op}", fix="drop them")
+    if args.op == "set":
+        allowed = SET_SYS_ATTRIBUTES if args.set_resource == "sys" else SET_LPAR_ATTRIBUTES
+        return parse_attributes(text, allowed=allowed)
     return parse_attributes(text, allowed=MIGRATE_ATTRIBUTES)
+
+
+def set_settings(args: argparse.Namespace) -> int:
+    """``migrlpar -o set``: silent on success, nothing changed on any error."""
+    from lpmlab.hmc import msp_settings
+    from lpmlab.hmc.system import Hmc
+
+    hmc = Hmc.open()
+    try:
+        if args.set_resource == "sys":
+            frames = ([hmc.require_frame(args.system).frame.name] if args.system
+                      else [f.name for f in hmc.topology.frames])
+            msp_settings.set_sys(hmc.plan, frames, args.parsed_attrs)
+        else:
+            hmc.require_frame(args.system)
+            msp_settings.set_msp(hmc.plan, args.system, args.parsed_attrs, name=args.names,
+                                 lpar_id=int(args.ids) if args.ids else None)
+    finally:
+        hmc.close()
+    return 0
+
+
+def print_steps(names: Sequence[str], since: float | None, level: int) -> None:
+    """--steps: each partition's latest migration record; with ``since``, only one this
+    command made or closed (a refused validation makes none)."""
+    from lpmlab.hmc import records, steps
+    from lpmlab.hmc.system import Hmc
+
+    hmc = Hmc.open()
+    try:
+        recs = []
+        for name in names:
+            latest = hmc.store.latest(name, 1)
+            if latest and (since is None
+                           or max(latest[0].started, latest[0].ended or 0.0) >= since):
+                recs += steps.step_records(latest[0], failed_only=level == 2)
+    finally:
+        hmc.close()
+    emit(records.render(recs))
+
+
+def render_error(err: LpmlabError, nodetails: bool) -> str:
+    """The error as shown; --nodetails keeps code, message and fix, not the whole report."""
+    if not nodetails:
+        return err.render()
+    return f"{err.code} {err.message}" + (f"\nFix: {err.fix}" if err.fix else "")
 
 
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     check_syntax(args)
     args.parsed_attrs = parse_attrs(args)
+    if args.op == "set":
+        return set_settings(args)
+    args.overrides = {n: getattr(args, n) for n in OVERRIDES if getattr(args, n) is not None}
+    # the HMC's defaults; the migration reads args.wait_minutes and args.detail_level
+    if args.wait_minutes is None:
+        args.wait_minutes = DEFAULT_WAIT_MINUTES
+    if args.detail_level is None:
+        args.detail_level = DEFAULT_DETAIL_LEVEL
+    from lpmlab.hmc import resources
     from lpmlab.hmc.system import Hmc
 
     hmc = Hmc.open()
@@ -148,20 +312,35 @@ def main(argv: Sequence[str]) -> int:
     if not names:
         raise UsageError(f"no partition to act on on {args.system}", code="HSCL8012",
                          fix=f"list them with 'lssyscfg -r lpar -m {args.system}'")
+    if args.op in ("m", "v"):
+        resources.check_partition_count(len(names))
+    started = time.time()
     outcomes: dict[str, Outcome] = {}
-    threads = [threading.Thread(target=lambda n=n: outcomes.__setitem__(n, one(args, n)),
+    def guarded(name: str) -> None:
+        try:
+            outcomes[name] = one(args, name)
+        except Exception as exc:  # a bug must not lose the other partitions' outcomes
+            traceback.print_exc(file=sys.stderr)
+            outcomes[name] = Outcome(name, LpmlabError(f"internal error while handling "
+                                                       f"{name}: {exc!r}"))
+
+    threads = [threading.Thread(target=lambda n=n: guarded(n),
                                 name=f"migrlpar-{n}") for n in names]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     failed = [o for o in (outcomes[n] for n in names) if o.error is not None]
+    details = (args.verbose or args.op == "v" or args.detail_level >= 2) and not args.nodetails
     for o in (outcomes[n] for n in names):
         if o.error is not None:
-            print(f"{o.name}: {o.error.render()}" if len(names) > 1 else o.error.render(),
-                  file=sys.stderr)
-        elif o.detail and (args.verbose or args.op == "v"):
+            text = render_error(o.error, args.nodetails)
+            print(f"{o.name}: {text}" if len(names) > 1 else text, file=sys.stderr)
+        elif o.detail and details:
             print(f"{o.name}: {o.detail}", file=sys.stderr)
+    if args.steps:
+        # -o s / -o r act on a migration that began before this command
+        print_steps(names, started if args.op == "m" else None, args.steps)
     if not failed:
         return 0
     if len(failed) < len(names):

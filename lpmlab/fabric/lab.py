@@ -197,7 +197,8 @@ class Lab:
             name=p.name, lpar_id=p.lpar_id, memory_mb=p.memory_mb, procs=p.procs,
             kernel=pp.kernel, initrd=pp.initrd, cmdline=cmdline, mac=p.mac,
             bridge=P.SEA_BRIDGE, console_log=pp.console_log, lab=self.plan.topology.name,
-            proc_compat_mode=p.proc_compat_mode, disk=disk)
+            proc_compat_mode=p.proc_compat_mode, disk=disk, profile=p.profiles[0].name,
+            profiles=tuple(prof.as_attrs() for prof in p.profiles))
         return dx.render_partition(spec)
 
     def _inventory(self, state: LabState) -> dict[str, Any]:

@@ -33,6 +33,19 @@ CODES: dict[str, tuple[str, str]] = {
     "HSCLL414": ("The migration of partition {obj} failed in the hypervisor and left it "
                  "in an unclear state: {detail}",
                  "recover it with 'migrlpar -o r -m {sys} -p {obj}'"),
+    "HSCLL415": ("The mover service partition {obj} already carries {detail} migrations, its "
+                 "configured limit.",
+                 "wait for one to finish (lslparmigr -r msp -m {sys}) or raise it with "
+                 "'migrlpar -o set -r lpar -m {sys} -p {obj} -i "
+                 "\"num_active_migrations_configured=N\"'"),
+    "HSCLL416": ("{obj} on managed system {sys} is not a Virtual I/O Server; {detail}.",
+                 "name a VIOS: list them with 'lssyscfg -r lpar -m {sys} -F name,lpar_env,msp'"),
+    "HSCLL417": ("The Virtual I/O Server {obj} on managed system {sys} is not a mover service "
+                 "partition; {detail}.",
+                 "make it one first: 'chsyscfg -r lpar -m {sys} -i \"name={obj},msp=1\"'"),
+    "HSCLL418": ("migrlpar was given {detail} partitions; one command migrates at most {obj}.",
+                 "split the partitions over several migrlpar commands "
+                 "(see 'lslparmigr -r mc')"),
 }
 
 

@@ -12,18 +12,25 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lpmlab.adapter import domain_xml as dx
 from lpmlab.adapter import migration as mig
-from lpmlab.errors import FabricError, HypervisorError, MigrationError, RmcError
+from lpmlab.errors import (
+    FabricError,
+    HypervisorError,
+    LpmlabError,
+    MigrationError,
+    RmcError,
+)
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
-from lpmlab.hmc import snapshot, vcpu
+from lpmlab.hmc import msp_settings, profiles, snapshot, vcpu
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.attributes import MigrationAttributes
-from lpmlab.hmc.store import LimitReached, MigrationRecord
+from lpmlab.hmc.store import LimitReached, MigrationRecord, MspLimitReached
 from lpmlab.hmc.system import Hmc, hscl_error
 
 
@@ -76,18 +83,24 @@ def dest_storage_vios(hmc: Hmc, dest: str) -> P.ViosPlan:
 class LiveMigration:
     """One active migration of one partition from ``source`` to ``dest``."""
 
+    migration_type: V.MigrationType = "active"
+
     def __init__(self, hmc: Hmc, partition: str, source: str, dest: str,
-                 attrs: MigrationAttributes | None = None) -> None:
+                 attrs: MigrationAttributes | None = None, profile: str | None = None,
+                 overrides: Mapping[str, int] | None = None) -> None:
         self.hmc = hmc
         self.partition = partition
         self.source = source
         self.dest = dest
         self.attrs = attrs or MigrationAttributes()
+        self.profile = profile  # -n: the profile the partition has on the destination
+        self.overrides = dict(overrides or {})  # --redundantvios, --mpio, ...: 0/1/2
 
     def request(self) -> V.MigrationRequestView:
         a = self.attrs
         return V.MigrationRequestView(
-            self.partition, self.source, self.dest, dest_lpar_id=a.dest_lpar_id,
+            self.partition, self.source, self.dest, migration_type=self.migration_type,
+            dest_profile=self.profile, dest_lpar_id=a.dest_lpar_id, overrides=self.overrides,
             source_msp=named_msp(self.hmc, self.source, a.source_msp_name, a.source_msp_id,
                                  a.source_msp_ipaddr),
             dest_msp=named_msp(self.hmc, self.dest, a.dest_msp_name, a.dest_msp_id,
@@ -108,8 +121,16 @@ class LiveMigration:
         src, dst = self.hmc.plan.frame(self.source).frame, self.hmc.plan.frame(self.dest).frame
         lo, hi = dst.migration_ports
         limits = {f.name: f.max_active_migrations for f in (src, dst)}
+        msps = tuple(m for m in (rec.source_msp, rec.dest_msp) if m)
         try:
-            port = self.hmc.store.claim_port(rec, range(lo, hi + 1), limits=limits)
+            port = self.hmc.store.claim_port(
+                rec, range(lo, hi + 1), limits=limits,
+                msp_limits=msp_settings.msp_limits(self.hmc.plan.dir, msps))
+        except MspLimitReached as exc:
+            msp, busy = exc.args
+            raise hscl_error(MigrationError, "HSCLL415", obj=msp,
+                             sys=self.source if msp == rec.source_msp else self.dest,
+                             detail=str(busy)) from None
         except LimitReached as exc:
             frame, busy = exc.args
             raise hscl_error(MigrationError, "HSCLL410", obj=frame, detail=str(busy)) from None
@@ -175,9 +196,17 @@ class LiveMigration:
                     # the partition did move: a warning for the record, not a failure
                     rec.stats["vcpu_error"] = exc.message
                 rec.stats["vcpu"] = vplan.record()
-            rec.phase("complete")
             new = hmc.conn(self.dest).lookup(self.partition)
             rec.stats["job"] = _clean(mig.completed_stats(new) if new else {})
+            # as PowerVM: the current configuration becomes the -n profile (else replaces
+            # the last activated one)
+            try:
+                rec.stats["profile"] = profiles.save_current(hmc, self.dest, self.partition,
+                                                             self.profile)
+            except LpmlabError as exc:
+                # the partition did move: a warning for the record, not a failure
+                rec.stats["profile_error"] = exc.message
+            rec.phase("complete")
             rec.state, rec.result = "Migration Complete", "success"
         except (HypervisorError, FabricError, RmcError) as exc:
             if rmc is not None:

@@ -80,11 +80,15 @@ def render(records: Iterable[Record], fields: str | None = None, header: bool = 
 
 
 def select(recs: list[dict[str, Any]], flt: Mapping[str, list[str]]) -> list[dict[str, Any]]:
-    """Records matching a parsed --filter: any of the names, and any of the IDs."""
+    """Records matching a parsed --filter: any of the names, and any of the IDs.
+
+    ``lpar_names`` matches a profile record's ``lpar_name``; ``profile_names`` its name."""
     names = set(flt.get("lpar_names", []) + flt.get("names", []))
     ids = set(flt.get("lpar_ids", []))
-    return [r for r in recs if (not names or r["name"] in names)
-            and (not ids or str(r.get("lpar_id")) in ids)]
+    profiles = set(flt.get("profile_names", []))
+    return [r for r in recs if (not names or r.get("lpar_name", r["name"]) in names)
+            and (not ids or str(r.get("lpar_id")) in ids)
+            and (not profiles or r["name"] in profiles)]
 
 
 def parse_filter(text: str, allowed: Sequence[str]) -> dict[str, list[str]]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+import subprocess
 
 from lpmlab.errors import FabricError, LpmlabError
 from lpmlab.fabric import netns
-from lpmlab.hmc import vcpu
+from lpmlab.fabric import plan as P
+from lpmlab.hmc import msp_settings, vcpu
 from lpmlab.hmc.system import Hmc, pidfile_alive
 from lpmlab.hmc.validation import (
     FrameState,
@@ -59,7 +61,21 @@ def _frame_state(hmc: Hmc, name: str, partitions: dict[str, PartitionState]) -> 
         partition_names=frozenset([p.name for p in here] + [v.name for v in vios]),
         partition_ids=frozenset([p.lpar_id for p in here] + [v.lpar_id for v in vios]),
         vcpu_quiesce_bug=vcpu.has_quiesce_bug(version),
+        bridged_vlans=_bridged_vlans(fp.ns),
     )
+
+
+def _bridged_vlans(ns: str) -> frozenset[int]:
+    """The SEA bridge carries the untagged lab network (PVID 1) while it is up."""
+    if not netns.exists(ns):
+        return frozenset()
+    try:
+        link = netns.run_in(ns, ["ip", "-o", "link", "show", P.SEA_BRIDGE], check=False,
+                            timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    up = link.returncode == 0 and ",UP" in link.stdout and "state DOWN" not in link.stdout
+    return frozenset({1}) if up else frozenset()
 
 
 def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> dict[str, PartitionState]:
@@ -120,12 +136,14 @@ def _vios(hmc: Hmc) -> dict[str, ViosState]:
                 link_up = True
             except FabricError:
                 link_up = False
+        settings = msp_settings.msp(hmc.plan.dir, v.name)
         out[v.name] = ViosState(
             name=v.name, frame=v.frame, lpar_id=v.lpar_id,
             running=up and pidfile_alive(vp.dir / "tgtd.pid"), rmc_active=up, msp=v.msp,
             mover_address=str(v.mover_address) if v.mover_address else None,
             mover_link_up=link_up, time_ref=v.time_ref,
             serves_luns=luns if up else frozenset(),
+            num_active_migrations_configured=settings.num_active_migrations_configured,
             active_migrations=sum(1 for m in active if v.name in (m.source_msp, m.dest_msp)))
     return out
 
@@ -155,10 +173,22 @@ def _answers(ns: str, addr: str) -> bool:
 def gather(hmc: Hmc, request: MigrationRequestView) -> LabSnapshot:
     parts = _partitions(hmc, request.partition, request.migration_type == "active")
     frames = {f.name: _frame_state(hmc, f.name, parts) for f in hmc.topology.frames}
-    luns = {f"{p.name}.img": (hmc.plan.san_dir / f"{p.name}.img").exists()
-            for p in hmc.topology.partitions if p.disk}
     return LabSnapshot(frames=frames, vios=_vios(hmc), partitions=parts,
                        mover_reachable=_mover_reachable(hmc, request.source, request.dest),
-                       storage_shared=luns)
+                       storage_shared=_luns(hmc))
+
+
+def inventory(hmc: Hmc) -> LabSnapshot:
+    """Frames, VIOS and partitions without the probes a validation adds (RMC to the
+    partition, TCP over the mover network): what the lslparmigr resource listings read."""
+    parts = _partitions(hmc, "", rmc_needed=False)
+    frames = {f.name: _frame_state(hmc, f.name, parts) for f in hmc.topology.frames}
+    return LabSnapshot(frames=frames, vios=_vios(hmc), partitions=parts,
+                       storage_shared=_luns(hmc))
+
+
+def _luns(hmc: Hmc) -> dict[str, bool]:
+    return {f"{p.name}.img": (hmc.plan.san_dir / f"{p.name}.img").exists()
+            for p in hmc.topology.partitions if p.disk}
 
 

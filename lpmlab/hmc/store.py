@@ -75,6 +75,10 @@ class LimitReached(Exception):
     """claim_port found a frame's migration limit reached (``args`` = frame, migrations)."""
 
 
+class MspLimitReached(LimitReached):
+    """claim_port found an MSP's configured limit reached (``args`` = MSP, migrations)."""
+
+
 def controller_alive(rec: MigrationRecord) -> bool:
     """A record left 'in progress' by a controller process that died is not a live migration."""
     pid = rec.stats.get("controller_pid")
@@ -129,10 +133,13 @@ class MigrationStore:
         return MigrationRecord(**d)
 
     def claim_port(self, rec: MigrationRecord, ports: range, *,
-                   limits: Mapping[str, int]) -> int | None:
+                   limits: Mapping[str, int],
+                   msp_limits: Mapping[str, int] | None = None) -> int | None:
         """Atomically give ``rec`` a free destination port and store it; None when no port is
         free. Raises LimitReached(frame, busy) when a frame of ``limits`` (frame -> maximum)
-        already takes part in that many other migrations.
+        already takes part in that many other migrations, MspLimitReached(msp, busy) when an
+        MSP of ``msp_limits`` (VIOS name -> its num_active_migrations_configured) already
+        carries that many as source or destination MSP.
 
         BEGIN IMMEDIATE serialises concurrent migrlpar processes on the SQLite file.
         """
@@ -149,6 +156,11 @@ class MigrationStore:
                 if busy >= limit:
                     db.execute("ROLLBACK")
                     raise LimitReached(frame, busy)
+            for msp, limit in (msp_limits or {}).items():
+                busy = sum(1 for r in live if msp in (r.source_msp, r.dest_msp))
+                if busy >= limit:
+                    db.execute("ROLLBACK")
+                    raise MspLimitReached(msp, busy)
             used = {r.port for r in live if r.dest_sys == rec.dest_sys}
             port = next((p for p in ports if p not in used), None)
             if port is None:

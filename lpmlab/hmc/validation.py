@@ -31,6 +31,14 @@ MigrationType = Literal["active", "inactive"]
 DEFAULT_MSP_ACTIVE_MIGRATIONS = 4
 
 
+# The tri-state overrides migrlpar accepts, the values each takes, and its value when not
+# given. Storage protection is on unless asked off; the others are not asked by default.
+OVERRIDE_CHOICES: dict[str, tuple[int, ...]] = {
+    "redundantvios": (0, 1, 2), "redundantmsps": (0, 1, 2), "protectstorage": (1, 2),
+    "mpio": (1, 2), "vlanbridge": (1, 2)}
+OVERRIDE_DEFAULTS: dict[str, int] = {"protectstorage": 1}
+
+
 # -- the snapshot ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FrameState:
@@ -57,6 +65,9 @@ class FrameState:
         VIOS included [the frame's lab domains + the topology's VIOS].
     vcpu_quiesce_bug: the frame's QEMU loses the "quiesced" flag of secondary vCPUs on
         migration (DESIGN.md "Multi-vCPU guests"; decide by qemu_version).
+    bridged_vlans: VLAN IDs the frame's SEA bridges to the lab network. The lab's SEA (bridge
+        ``sea0`` in the frame namespace) carries untagged traffic, i.e. the partitions' PVID 1,
+        while it is up [``ip -n NS link show sea0``]; empty when it is down or missing.
     """
 
     name: str
@@ -80,6 +91,7 @@ class FrameState:
     partition_names: frozenset[str]
     partition_ids: frozenset[int]
     vcpu_quiesce_bug: bool = False
+    bridged_vlans: frozenset[int] = frozenset({1})
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,8 @@ class PartitionState:
         ``dedicated_io=1``.
     workload_group / bsr_arrays / huge_pages: metadata ``workload_group``, ``bsr_arrays``,
         ``huge_pages`` (huge pages also when the domain XML has ``<memoryBacking><hugepages>``).
+    vlans: VLAN IDs of its virtual Ethernet adapters; every lab partition has one spapr-vlan
+        adapter on the frame's SEA with PVID 1.
     """
 
     name: str
@@ -162,6 +176,7 @@ class PartitionState:
     workload_group: bool = False
     bsr_arrays: int = 0
     huge_pages: bool = False
+    vlans: tuple[int, ...] = (1,)
 
 
 @dataclass(frozen=True)
@@ -173,7 +188,9 @@ class MigrationRequestView:
     remote_hmc: ``--ip`` for a remote migration, else None.
     vscsi_vios: destination VIOS names from ``virtual_scsi_mappings`` (empty: any VIOS).
     overrides: tri-state flags given on the command line: redundantvios, redundantmsps,
-        protectstorage, mpio, vlanbridge -> 0/1/2. A missing key means 0 (not asked).
+        protectstorage, mpio, vlanbridge -> 0/1/2 (1 = required: an error when not met;
+        2 = if possible: a warning; 0 = off). A missing key means 0 (not asked), except
+        protectstorage, which defaults to 1 as on the HMC (see :data:`OVERRIDE_DEFAULTS`).
     """
 
     partition: str
@@ -466,6 +483,25 @@ CODES: dict[str, CodeSpec] = {
                          "the destination managed system {sys}.",
                          "name VIOSes of {sys} (see 'lslparmigr -r virtualio -m {src} -t {sys} "
                          "--filter lpar_names={lpar}')"),
+    "HSCLL564": CodeSpec("error", "VLANs bridged on the destination (--vlanbridge)",
+                         "VLAN {obj} of partition {lpar} is not bridged by a shared Ethernet "
+                         "adapter on the destination managed system {sys} (bridged: {bridged}); "
+                         "--vlanbridge {level} asks for every VLAN of the partition.",
+                         "bring the SEA of {sys} up ('lpmlab lab status'; 'lpmlab lab up' "
+                         "recreates bridge sea0 and its uplink), or run with --vlanbridge 2"),
+    "HSCLL565": CodeSpec("error", "multipath on the destination (--mpio)",
+                         "Storage {obj} of partition {lpar} would have {n} path on the "
+                         "destination managed system {sys} ({hosts}); --mpio {level} asks for "
+                         "two paths through two Virtual I/O Servers.",
+                         "add a second VIOS on {sys} that serves {obj} (topology), start it if "
+                         "it is down, or run with --mpio 2"),
+    "HSCLL566": CodeSpec("warning", "storage protection off (--protectstorage 2)",
+                         "The storage {obj} of partition {lpar} is not verified as shared "
+                         "between {src} and {dest}; --protectstorage 2 lets the migration go on "
+                         "without that protection.",
+                         "check that both frames' VIOSes serve the same backing file ('lpmlab "
+                         "lab status'), or leave --protectstorage at 1 to refuse unverified "
+                         "storage"),
     "HSCLL599": CodeSpec("error", "a check failed to run",
                          "The validation check {obj} failed to run: {detail}.",
                          "this is an lpmlab bug: report it with the snapshot; the other checks "
@@ -566,7 +602,12 @@ def _reachable_pairs(snap: LabSnapshot, req: MigrationRequestView) -> list[tuple
 
 
 def _level(req: MigrationRequestView, name: str) -> int:
-    return int(req.overrides.get(name, 0))
+    return int(req.overrides.get(name, OVERRIDE_DEFAULTS.get(name, 0)))
+
+
+def _severity(level: int) -> Severity:
+    """1 = required: an error; 2 = if possible: a warning."""
+    return "error" if level == 1 else "warning"
 
 
 def _names(items: Iterable[str]) -> str:
@@ -927,7 +968,7 @@ def check_redundant_msps(snap: LabSnapshot, req: MigrationRequestView) -> list[F
     if any(a[0] != b[0] and a[1] != b[1] for a, b in combinations(pairs, 2)):
         return []
     return [finding("HSCLL562", ", ".join(f"{s} -> {d}" for s, d in pairs), n=1, level=level,
-                    severity="error" if level == 1 else "warning")]
+                    severity=_severity(level))]
 
 
 def check_time_reference(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
@@ -979,7 +1020,7 @@ def check_redundant_vios(snap: LabSnapshot, req: MigrationRequestView) -> list[F
         if len(hosts) == 1:  # none: HSCLA319
             out.append(finding("HSCLL560", lun, sys=req.dest, n=1, level=level,
                                hosts=hosts[0].name,
-                               severity="error" if level == 1 else "warning"))
+                               severity=_severity(level)))
     return out
 
 
@@ -990,11 +1031,52 @@ def check_storage_shared(snap: LabSnapshot, req: MigrationRequestView) -> list[F
     out = []
     for lun in p.luns:
         shared = snap.storage_shared.get(lun)
+        if shared is None and _level(req, "protectstorage") == 2:
+            continue  # unprotected on request: HSCLL566 warns
         if shared is not True:
             detail = "backed differently" if shared is False else "not verified as shared"
             out.append(finding("HSCLL561", lun, lpar=p.name, src=req.source, dest=req.dest,
                                detail=detail))
     return out
+
+
+def check_vlan_bridge(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    """--vlanbridge: every VLAN of the partition is bridged by the destination's SEA."""
+    level = _level(req, "vlanbridge")
+    pair, p = _pair(snap, req, live=True), _part(snap, req)
+    if level == 0 or pair is None or p is None:
+        return []
+    dst = pair[1]
+    bridged = _names(str(v) for v in sorted(dst.bridged_vlans))
+    return [finding("HSCLL564", vlan, lpar=p.name, sys=dst.name, bridged=bridged, level=level,
+                    severity=_severity(level))
+            for vlan in p.vlans if vlan not in dst.bridged_vlans]
+
+
+def check_mpio(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    """--mpio: each LUN keeps two paths (two hosting VIOSes) on the destination. The lab's
+    client disks are single-path; two serving VIOSes are what a multipath setup needs."""
+    level = _level(req, "mpio")
+    p = _part(snap, req)
+    if level == 0 or p is None or _pair(snap, req) is None:
+        return []
+    out = []
+    for lun in p.luns:
+        hosts = _dest_hosts(snap, req, lun)
+        if len(hosts) == 1:  # none: HSCLA319
+            out.append(finding("HSCLL565", lun, lpar=p.name, sys=req.dest, n=1, level=level,
+                               hosts=hosts[0].name, severity=_severity(level)))
+    return out
+
+
+def check_protect_storage(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    """--protectstorage 2: storage not verified as shared is a warning, not HSCLL561. Storage
+    known to be backed differently stays an error: the migration would corrupt the disk."""
+    p = _part(snap, req)
+    if _level(req, "protectstorage") != 2 or p is None or _pair(snap, req) is None:
+        return []
+    return [finding("HSCLL566", lun, lpar=p.name, src=req.source, dest=req.dest)
+            for lun in p.luns if snap.storage_shared.get(lun) is None]
 
 
 Check = Callable[[LabSnapshot, MigrationRequestView], list[Finding]]
@@ -1036,10 +1118,13 @@ CHECKS: list[tuple[str, Check]] = [
     ("mover_path", check_mover_path),
     ("redundant_msps", check_redundant_msps),
     ("time_reference", check_time_reference),
+    ("vlan_bridge", check_vlan_bridge),
     ("vscsi_mappings", check_vscsi_mappings),
     ("storage_hostable", check_storage_hostable),
     ("redundant_vios", check_redundant_vios),
+    ("mpio", check_mpio),
     ("storage_shared", check_storage_shared),
+    ("protect_storage", check_protect_storage),
 ]
 
 

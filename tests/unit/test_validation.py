@@ -195,6 +195,14 @@ CASES = [
          [], "vios1 -> vios2"),
     Case("redundant_msps_if_possible", same, {"overrides": {"redundantmsps": 2}}, [],
          ["HSCLL562"], "vios1 -> vios2"),
+    Case("vlan_not_bridged_required", frame("sys2", bridged_vlans=frozenset()),
+         {"overrides": {"vlanbridge": 1}}, ["HSCLL564"], [], "1"),
+    Case("vlan_not_bridged_if_possible", frame("sys2", bridged_vlans=frozenset()),
+         {"overrides": {"vlanbridge": 2}}, [], ["HSCLL564"], "1"),
+    Case("mpio_required", same, {"overrides": {"mpio": 1}}, ["HSCLL565"], [], LUN),
+    Case("mpio_if_possible", same, {"overrides": {"mpio": 2}}, [], ["HSCLL565"], LUN),
+    Case("storage_unprotected", snap(storage_shared={}), {"overrides": {"protectstorage": 2}},
+         [], ["HSCLL566"], LUN),
 ]
 
 

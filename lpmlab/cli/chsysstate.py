@@ -1,0 +1,59 @@
+"""chsysstate -r lpar: activate a partition (with a profile) or shut it down (HMC syntax)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from lpmlab.cli.common import HmcArgumentParser, run
+from lpmlab.errors import UsageError
+
+
+def parser() -> HmcArgumentParser:
+    p = HmcArgumentParser(prog="chsysstate", description="Change the state of a partition.")
+    p.add_argument("-m", dest="system", required=True, help="managed system")
+    p.add_argument("-r", dest="resource", required=True, choices=["lpar"])
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("-n", dest="name", help="partition name")
+    who.add_argument("--id", dest="lpar_id", type=int, help="partition ID")
+    p.add_argument("-o", dest="op", required=True, choices=["on", "shutdown", "osshutdown"],
+                   help="on: activate; shutdown: power button (--immed: at once); "
+                        "osshutdown: ask the OS")
+    p.add_argument("-f", dest="profile", help="profile to activate with (-o on)")
+    p.add_argument("--immed", action="store_true", help="shut down at once (-o shutdown)")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(argv)
+    if args.profile and args.op != "on":
+        raise UsageError("-f is only valid with -o on", fix="drop -f")
+    if args.immed and args.op != "shutdown":
+        raise UsageError("--immed is only valid with -o shutdown", fix="drop --immed")
+    from lpmlab.fabric.lab import Lab
+    from lpmlab.hmc import lifecycle
+    from lpmlab.hmc.system import Hmc
+
+    hmc = Hmc.open()
+    try:
+        name = args.name
+        if name is None:
+            by_id = {r["lpar_id"]: r["name"] for r in hmc.lpar_records(args.system)}
+            if args.lpar_id not in by_id:
+                raise UsageError(f"no partition with ID {args.lpar_id} on {args.system}",
+                                 code="HSCL8012", fix=f"list them with 'lssyscfg -r lpar -m "
+                                 f"{args.system} -F name,lpar_id'")
+            name = by_id[args.lpar_id]
+        if args.op == "on":
+            lifecycle.activate(hmc, args.system, name, args.profile)
+        else:
+            lifecycle.shutdown(hmc, args.system, name, immediate=args.immed,
+                               os_shutdown=args.op == "osshutdown",
+                               evidence=lambda: Lab(hmc.plan).console_tail(name))
+    finally:
+        hmc.close()
+    return 0
+
+
+def cli() -> None:
+    sys.exit(run(main))

@@ -1,0 +1,84 @@
+"""mkvterm / rmvterm: a partition's virtual terminal (its vty console), HMC syntax.
+
+``mkvterm -m sys -p name`` attaches the caller's terminal; ``~.`` at the start of a line
+leaves. ``rmvterm -m sys -p name`` forces a held terminal closed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from lpmlab.cli.common import HmcArgumentParser, run
+from lpmlab.errors import MigrationError
+
+
+def parser(prog: str) -> HmcArgumentParser:
+    what = "Open" if prog == "mkvterm" else "Close"
+    p = HmcArgumentParser(prog=prog, description=f"{what} a partition's virtual terminal.")
+    p.add_argument("-m", dest="system", required=True, help="managed system")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("-p", dest="name", help="partition name")
+    who.add_argument("--id", dest="lpar_id", type=int, help="partition ID")
+    return p
+
+
+def _target(prog: str, argv: Sequence[str]) -> tuple[str, str]:
+    """(frame URI, partition name) of a running partition named on the command line."""
+    from lpmlab.hmc.profiles import find_partition
+    from lpmlab.hmc.system import Hmc
+
+    args = parser(prog).parse_args(argv)
+    hmc = Hmc.open()
+    try:
+        name = args.name
+        if name is None:
+            by_id = {r["lpar_id"]: r["name"] for r in hmc.lpar_records(args.system)}
+            name = by_id.get(args.lpar_id, f"ID {args.lpar_id}")
+        info = find_partition(hmc, args.system, name)
+        if info.state not in ("running", "paused"):
+            raise MigrationError(f"Partition {name} on {args.system} is not running, so it has "
+                                 "no terminal.", code="HSCLL447",
+                                 fix=f"activate it: 'chsysstate -m {args.system} -r lpar -n "
+                                     f"{name} -o on'")
+        return hmc.plan.frame(args.system).uri, name
+    finally:
+        hmc.close()
+
+
+def mkvterm(argv: Sequence[str]) -> int:
+    from lpmlab.adapter.console import ConsoleSession
+    from lpmlab.errors import HypervisorError
+
+    uri, name = _target("mkvterm", argv)
+    try:
+        reason = ConsoleSession(uri, name).run()
+    except HypervisorError as exc:
+        if "Active console session" in exc.message:
+            raise MigrationError(f"The virtual terminal of {name} is already open.",
+                                 code="HSCLL446",
+                                 fix=f"close it with 'rmvterm -m {argv_system(argv)} -p "
+                                     f"{name}'") from exc
+        raise
+    print(f"\r\nmkvterm: {name}: {reason}", file=sys.stderr)
+    return 0
+
+
+def argv_system(argv: Sequence[str]) -> str:
+    return parser("mkvterm").parse_args(argv).system
+
+
+def rmvterm(argv: Sequence[str]) -> int:
+    from lpmlab.adapter.console import force_close
+
+    uri, name = _target("rmvterm", argv)
+    force_close(uri, name)
+    return 0
+
+
+def cli_mkvterm() -> None:
+    sys.exit(run(mkvterm))
+
+
+def cli_rmvterm() -> None:
+    sys.exit(run(rmvterm))
