@@ -209,12 +209,15 @@ def one(args: argparse.Namespace, name: str) -> Outcome:
             return Outcome(name, detail="; ".join(rep.actions) or "nothing to recover")
         # As the HMC: a Not Activated partition migrates inactive, a running one active.
         kind = migration.LiveMigration
-        if hmc.locate(name, args.system).state == "shutoff":
+        info = hmc.locate(name, args.system)
+        if info.state == "shutoff":
             from lpmlab.hmc.inactive import InactiveMigration
 
             kind = InactiveMigration
-        job = kind(hmc, name, args.system, args.target, args.parsed_attrs,
-                   profile=args.profile, overrides=args.overrides)
+        attrs, profile = args.parsed_attrs.for_partition(
+            name, int(info.metadata.get("lpar_id", 0)) or None, args.names_order.index(name))
+        job = kind(hmc, name, args.system, args.target, attrs,
+                   profile=args.profile or profile, overrides=args.overrides)
         if op == "v":
             report, _ = job.validate()
             return Outcome(name, detail=report.render())
@@ -308,6 +311,7 @@ def main(argv: Sequence[str]) -> int:
     hmc = Hmc.open()
     hmc.require_frame(args.system)
     names = resolve_names(hmc, args)
+    args.names_order = names
     hmc.close()
     if not names:
         raise UsageError(f"no partition to act on on {args.system}", code="HSCL8012",

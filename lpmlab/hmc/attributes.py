@@ -191,6 +191,35 @@ class MigrationAttributes:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                 if f.name != "raw" and getattr(self, f.name) is not None}
 
+    def for_partition(self, name: str, lpar_id: int | None,
+                      index: int = 0) -> tuple[MigrationAttributes, str | None]:
+        """The attributes one partition of a several-partition command migrates with, and
+        its profile name: its entries of the ``multiple_*`` lists become the single forms,
+        and ``source_msps`` / ``dest_msps`` are dealt out in turn (partition ``index``)."""
+        def mine(item: Any) -> bool:
+            return ((item.lpar_name is None or item.lpar_name == name)
+                    and (item.lpar_id is None or item.lpar_id == lpar_id))
+        change: dict[str, Any] = {}
+        dest = [d.dest_lpar_id for d in self.multiple_dest_lpar_ids or [] if mine(d)]
+        if dest:
+            change["dest_lpar_id"] = dest[0]
+        maps = [m.mapping for m in self.multiple_virtual_scsi_mappings or [] if mine(m)]
+        if maps:
+            change["virtual_scsi_mappings"] = maps
+        pools = [p.pool_name for p in self.multiple_shared_proc_pool_names or [] if mine(p)]
+        if pools:
+            change["shared_proc_pool_name"] = pools[0]
+        for side in ("source", "dest"):
+            refs: list[MspRef] | None = getattr(self, f"{side}_msps")
+            if refs and getattr(self, f"{side}_msp_name") is None \
+                    and getattr(self, f"{side}_msp_id") is None:
+                ref = refs[index % len(refs)]
+                change.update({f"{side}_msp_name": ref.name, f"{side}_msp_id": ref.id,
+                               f"{side}_msp_ipaddr": ref.ipaddr})
+        profile = next((p.profile_name for p in self.multiple_profile_names or []
+                        if mine(p)), None)
+        return dataclasses.replace(self, **change), profile
+
 
 # -- tokenizer --------------------------------------------------------------------------------
 

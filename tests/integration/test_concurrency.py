@@ -69,8 +69,12 @@ def loaded(lab):
 
 def test_two_partitions_in_one_command_move_together(loaded):
     before = {n: disk_ok(loaded, n) for n in ("lpar1", "lpar2")}
-    cp = cli("migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "lpar1,lpar2")
+    cp = cli("migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "lpar1,lpar2", "-i",
+             '"multiple_dest_lpar_ids=lpar1//11,/3/12"')  # lpar2 named by its ID, 3
     assert cp.returncode == 0, cp.stderr
+    ids = cli("lssyscfg", "-r", "lpar", "-m", "sys2", "-F", "name,lpar_id",
+              check=True).stdout.split()
+    assert "lpar1,11" in ids and "lpar2,12" in ids
     assert where() == {"lpar1": ["sys2"], "lpar2": ["sys2"], "lpar3": ["sys1"],
                        "lpar4": ["sys1"]}
     recs = [latest(n) for n in ("lpar1", "lpar2")]

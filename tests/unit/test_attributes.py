@@ -733,3 +733,22 @@ def test_stray_quote_fails_cleanly_or_parses_consistently(d, data):
         check_error(e)
         return
     assert parse_attributes(format_attributes(got)).given() == got.given()
+
+
+# -- several partitions in one command: each gets its own entries ---------------------------
+
+def test_multiple_forms_become_each_partitions_single_attributes():
+    a = parse_attributes('"multiple_dest_lpar_ids=lp1//7,/9/8",'
+                         '"multiple_profile_names=lp1//migprof,/9/other",'
+                         '"multiple_virtual_scsi_mappings=lp1//12/vios3/,lp2//12//2/20",'
+                         '"dest_msps=vios2/1/,vios4/3/"', allowed=A.MIGRATE_ATTRIBUTES)
+    one, prof = a.for_partition("lp1", 5, 0)
+    assert (one.dest_lpar_id, prof) == (7, "migprof")
+    assert [m.vios_name for m in one.virtual_scsi_mappings] == ["vios3"]
+    assert one.dest_msp_name == "vios2"
+    two, prof = a.for_partition("lp2", 9, 1)
+    assert (two.dest_lpar_id, prof) == (8, "other")      # matched by ID
+    assert [m.vios_id for m in two.virtual_scsi_mappings] == [2]
+    assert (two.dest_msp_name, two.dest_msp_id) == ("vios4", 3)  # MSPs dealt out in turn
+    three, prof = a.for_partition("lp3", 10, 2)
+    assert (three.dest_lpar_id, prof, three.dest_msp_name) == (None, None, "vios2")

@@ -123,7 +123,7 @@ class FakeHmc:
     def locate(self, name: str, frame: str) -> Any:
         """Every partition of the fake lab runs (an active migration)."""
         self.require_frame(frame)
-        return SimpleNamespace(name=name, state="running")
+        return SimpleNamespace(name=name, state="running", metadata={})
 
     def close(self) -> None:
         pass
