@@ -46,13 +46,14 @@ unit: install
 	$(PY) -m pytest -q -m "not integration" tests
 
 integration: install
-	$(PY) -m pytest -q -m integration tests
+	$(PY) -m pytest -q -m "integration or lpmlab" tests docs/examples
 
+# docs/examples runs too: the documented example must keep working
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests docs/examples
 
 lint: install
-	$(VENV)/bin/ruff check lpmlab tests benchmarks playbooks/library
+	$(VENV)/bin/ruff check lpmlab tests benchmarks playbooks/library docs/examples
 
 bench: install
 	$(PY) benchmarks/lab_bench.py

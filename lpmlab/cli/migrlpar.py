@@ -217,16 +217,30 @@ def one(args: argparse.Namespace, name: str) -> Outcome:
         attrs, profile = args.parsed_attrs.for_partition(
             name, int(info.metadata.get("lpar_id", 0)) or None, args.names_order.index(name))
         job = kind(hmc, name, args.system, args.target, attrs,
-                   profile=args.profile or profile, overrides=args.overrides)
+                   profile=args.profile or profile, overrides=args.overrides,
+                   wait_minutes=args.wait_minutes)
         if op == "v":
             report, _ = job.validate()
-            return Outcome(name, detail=report.render())
+            detail = report.render()
+            if kind is migration.LiveMigration:
+                checked = job.validate_os()
+                detail = "\n".join(x for x in (detail, checked.render()) if x)
+            return Outcome(name, detail=detail)
         res = job.run()
         j = res.stats
-        return Outcome(name, detail=f"{args.system} -> {args.target} in "
-                       f"{res.wall_s:.2f} s, downtime {j.get('downtime', '?')} ms, "
-                       f"{j.get('memory_iteration', '?')} iterations, "
-                       f"{j.get('data_processed', 0)} bytes")
+        lines = [f"{args.system} -> {args.target} in {res.wall_s:.2f} s, downtime "
+                 f"{j.get('downtime', '?')} ms, {j.get('memory_iteration', '?')} iterations, "
+                 f"{j.get('data_processed', 0)} bytes"]
+        for ph in res.record.stats.get("hooks", []):
+            # each hook's exit and output, as the HMC shows the partition's messages
+            lines.append(f"{ph['phase']} hooks: {len(ph['hooks'])} in {ph['seconds']:.2f} s"
+                         + (f" ({ph['error']})" if ph.get("error") else ""))
+            for h in ph["hooks"]:
+                lines.append(f"  {h['hook']}: exit {h['rc']}"
+                             + (" (timed out)" if h.get("timed_out") else ""))
+                lines.extend("    " + t for t in (h.get("stdout", "") + h.get("stderr", ""))
+                             .rstrip().splitlines())
+        return Outcome(name, detail="\n".join(lines))
     except LpmlabError as exc:
         return Outcome(name, exc)
     finally:

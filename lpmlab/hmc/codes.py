@@ -33,6 +33,13 @@ CODES: dict[str, tuple[str, str]] = {
     "HSCLL414": ("The migration of partition {obj} failed in the hypervisor and left it "
                  "in an unclear state: {detail}",
                  "recover it with 'migrlpar -o r -m {sys} -p {obj}'"),
+    "HSCLL450": ("The operating system of partition {obj} refused the migration: {detail}.",
+                 "see the check hooks' output below (/etc/drmgr.d/pmig in the partition); fix "
+                 "what they report and validate again"),
+    "HSCLL451": ("The migration of partition {obj} was stopped: its operating system took "
+                 "longer than the wait time ({detail}, -w).",
+                 "the partition keeps running on {sys}; make its hooks faster or give more "
+                 "minutes with -w (0 = no limit)"),
     "HSCLL415": ("The mover service partition {obj} already carries {detail} migrations, its "
                  "configured limit.",
                  "wait for one to finish (lslparmigr -r msp -m {sys}) or raise it with "

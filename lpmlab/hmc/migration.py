@@ -27,7 +27,7 @@ from lpmlab.errors import (
 )
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
-from lpmlab.hmc import msp_settings, profiles, snapshot, vcpu
+from lpmlab.hmc import hooks, msp_settings, profiles, snapshot, vcpu
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.attributes import MigrationAttributes
 from lpmlab.hmc.store import LimitReached, MigrationRecord, MspLimitReached
@@ -80,6 +80,9 @@ def dest_storage_vios(hmc: Hmc, dest: str) -> P.ViosPlan:
                          fix=f"add a VIOS on {dest} to the topology")
 
 
+DEFAULT_WAIT_MINUTES = 3
+
+
 class LiveMigration:
     """One active migration of one partition from ``source`` to ``dest``."""
 
@@ -87,7 +90,8 @@ class LiveMigration:
 
     def __init__(self, hmc: Hmc, partition: str, source: str, dest: str,
                  attrs: MigrationAttributes | None = None, profile: str | None = None,
-                 overrides: Mapping[str, int] | None = None) -> None:
+                 overrides: Mapping[str, int] | None = None,
+                 wait_minutes: int | None = None) -> None:
         self.hmc = hmc
         self.partition = partition
         self.source = source
@@ -95,6 +99,9 @@ class LiveMigration:
         self.attrs = attrs or MigrationAttributes()
         self.profile = profile  # -n: the profile the partition has on the destination
         self.overrides = dict(overrides or {})  # --redundantvios, --mpio, ...: 0/1/2
+        # -w: minutes the partition OS may take (its hooks); 0 = no limit; HMC default 3
+        minutes = DEFAULT_WAIT_MINUTES if wait_minutes is None else wait_minutes
+        self.wait_s: float | None = minutes * 60.0 if minutes else None
 
     def request(self) -> V.MigrationRequestView:
         a = self.attrs
@@ -147,9 +154,85 @@ class LiveMigration:
                               source_msp=msps.source.vios.name, dest_msp=msps.dest.vios.name,
                               started=started)
         rec.stats["controller_pid"] = os.getpid()
+        rec.stats["wait_s"] = self.wait_s
         rec.phase("validate", seconds=round(time.monotonic() - t0, 3),
                   warnings=[f.code for f in report.warnings])
         self._claim(rec)
+        # one RMC channel for every OS step (hooks, processors); its TCP session moves with
+        # the partition, and it reconnects if it has to
+        partition_os = hooks.PartitionOS(hmc.rmc(self.partition), self.wait_s)
+        src_msp = dst_msp = None
+        try:
+            self.os_check(partition_os, rec)
+            pre = self._os_phase(partition_os, rec, "pre")
+            if partition_os.expired() or any(h.timed_out for h in pre.hooks):
+                self._os_phase(partition_os, rec, "post")
+                rec.state, rec.result = "Migration Stopped", "stopped"
+                rec.error = f"the partition OS took longer than -w ({self.wait_s:.0f} s)"
+                rec.phase("stopped", reason="-w")
+                raise hscl_error(MigrationError, "HSCLL451", obj=self.partition,
+                                 sys=self.source, detail=f"{self.wait_s:.0f} s")
+            src_msp, dst_msp = msps.source.mover_service(), msps.dest.mover_service()
+            self._transfer(rec, msps, partition_os)
+        finally:
+            partition_os.channel.close()
+            rec.stats["hooks"] = partition_os.record()
+            rec.stats["msp_bytes"] = {}
+            for msp in (m for m in (src_msp, dst_msp) if m is not None):
+                try:
+                    carried = msp.close(rec.id)
+                    rec.stats["msp_bytes"][msp.name] = carried["stream"] + carried["return"]
+                except FabricError:
+                    rec.stats["msp_bytes"][msp.name] = None
+            if rec.state in ("Migration Starting", "Migration In Progress"):
+                # an error nobody expected: the record must not look alive
+                rec.state, rec.result = "Migration Failed", "failed"
+            rec.ended = time.time()
+            rec.stats["wall_s"] = round(time.monotonic() - t0, 3)
+            hmc.store.save(rec)
+        return MigrationResult(rec, rec.stats["wall_s"], rec.stats.get("job", {}))
+
+    def validate_os(self) -> hooks.PhaseResult:
+        """``-o v`` of a running partition: its check hooks too; then, since no migration
+        follows a validation, its undocheck hooks release what check prepared."""
+        partition_os = hooks.PartitionOS(self.hmc.rmc(self.partition), self.wait_s)
+        try:
+            self.os_check(partition_os, None)
+            partition_os.run("undocheck", at_least=hooks.PartitionOS.POST_MIN_S)
+            return partition_os.results[0]
+        finally:
+            partition_os.channel.close()
+
+    def os_check(self, partition_os: hooks.PartitionOS, rec: MigrationRecord | None) -> None:
+        """The check phase: a failing hook (or an OS that cannot answer) refuses the
+        migration; then the undocheck hooks run and nothing moves."""
+        res = self._os_phase(partition_os, rec, "check")
+        if not res.failed and not res.error:
+            return
+        self._os_phase(partition_os, rec, "undocheck")
+        why = ", ".join(f"{h.hook} exited {h.rc}" + (" (timed out)" if h.timed_out else "")
+                        for h in res.failed) or str(res.error)
+        if rec is not None:
+            rec.state, rec.result, rec.error = "Migration Failed", "failed", why
+            rec.phase("failed", error=why)
+        err = hscl_error(MigrationError, "HSCLL450", obj=self.partition, sys=self.source,
+                         detail=why)
+        err.evidence = res.render()
+        raise err
+
+    def _os_phase(self, partition_os: hooks.PartitionOS, rec: MigrationRecord | None,
+                  phase: str) -> hooks.PhaseResult:
+        res = partition_os.run(phase, at_least=hooks.PartitionOS.POST_MIN_S
+                               if phase in ("post", "undocheck") else 0.0)
+        if rec is not None:
+            rec.phase(f"hooks {phase}", seconds=round(res.seconds, 3), error=res.error,
+                      hooks=[{"hook": h.hook, "rc": h.rc, "seconds": h.seconds,
+                              "timed_out": h.timed_out} for h in res.hooks])
+        return res
+
+    def _transfer(self, rec: MigrationRecord, msps: MspPair,
+                  partition_os: hooks.PartitionOS) -> None:
+        hmc = self.hmc
         src_msp, dst_msp = msps.source.mover_service(), msps.dest.mover_service()
         dest_frame = hmc.plan.frame(self.dest).frame
         port = rec.port
@@ -158,7 +241,7 @@ class LiveMigration:
         vplan = vcpu.plan_for(hmc.conn(self.source).vcpu_count(dom),
                               hmc.qemu_version(self.dest))
         rec.stats["vcpu"] = vplan.record()
-        rmc = hmc.rmc(self.partition) if vplan.method == vcpu.WORKAROUND else None
+        rmc = partition_os.channel if vplan.method == vcpu.WORKAROUND else None
         try:
             if rmc is not None:
                 rec.phase("secondary processors offline")
@@ -206,6 +289,7 @@ class LiveMigration:
             except LpmlabError as exc:
                 # the partition did move: a warning for the record, not a failure
                 rec.stats["profile_error"] = exc.message
+            self._os_phase(partition_os, rec, "post")  # on the destination, after resume
             rec.phase("complete")
             rec.state, rec.result = "Migration Complete", "success"
         except (HypervisorError, FabricError, RmcError) as exc:
@@ -217,6 +301,8 @@ class LiveMigration:
             rec.error = exc.message
             where = settle_after_failure(hmc, self.partition, self.source, self.dest)
             rec.phase("settled", frame=where)
+            if where is not None:
+                self._os_phase(partition_os, rec, "post")  # post runs after a failure too
             stored = hmc.store.get(rec.id)
             if stored is not None and stored.state == "Migration Stopping":
                 rec.state, rec.result = "Migration Stopped", "stopped"
@@ -228,20 +314,6 @@ class LiveMigration:
             code = "HSCLL406" if where == self.source else "HSCLL414"
             raise hscl_error(MigrationError, code, obj=self.partition, sys=self.source,
                              detail=exc.message) from exc
-        finally:
-            if rmc is not None:
-                rmc.close()
-            rec.stats["msp_bytes"] = {}
-            for msp in (src_msp, dst_msp):
-                try:
-                    carried = msp.close(rec.id)
-                    rec.stats["msp_bytes"][msp.name] = carried["stream"] + carried["return"]
-                except FabricError:
-                    rec.stats["msp_bytes"][msp.name] = None
-            rec.ended = time.time()
-            rec.stats["wall_s"] = round(time.monotonic() - t0, 3)
-            hmc.store.save(rec)
-        return MigrationResult(rec, rec.stats["wall_s"], rec.stats.get("job", {}))
 
 
 SETTLE_SECONDS = 15.0

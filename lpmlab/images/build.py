@@ -275,7 +275,7 @@ def build(recipe: Recipe, ws: Workspace, out: Path, digest: str) -> Result:
             extract(deb.path, user_tree)
         extract(kernel_deb.path, kern_tree)
         kver, kernel_image, moddir = _kernel_files(kern_tree, kernel_deb.name)
-    with stage(4, "cross-compiling lpm-disk and lpm-dirty"):
+    with stage(4, "cross-compiling " + ", ".join(recipe.programs)):
         programs = compile_programs(recipe, ws.work / "programs")
     with stage(5, "assembling the initramfs"):
         root = Rootfs(user_tree, recipe.triplet)
@@ -303,6 +303,8 @@ def build(recipe: Recipe, ws: Workspace, out: Path, digest: str) -> Result:
             root.add(cpio.regular(f"usr/bin/{name}", path.read_bytes(), 0o755))
         for dst, src, mode in recipe.copies:
             root.add(cpio.regular(dst, src.read_bytes(), mode))
+        for path, mode in recipe.dirs:
+            root.add(cpio.directory(path, mode))
         root.add(cpio.regular("etc/lpmlab/image", (
             f"name={recipe.name}\ndigest={digest}\nkernel={kver}\n").encode()))
         entries = cpio.tree(root.entries.values())

@@ -110,6 +110,12 @@ class Recipe:
                 for dst, src, mode in self._get("files", "copy")]
 
     @property
+    def dirs(self) -> list[tuple[str, int]]:
+        """(image path, mode) of empty directories the image provides; optional in the recipe."""
+        return [(str(path), int(mode))
+                for path, mode in self.raw.get("files", {}).get("dirs", {}).items()]
+
+    @property
     def programs(self) -> dict[str, Path]:
         return {name: self.src_dir / str(src)
                 for name, src in self._get("programs", "sources").items()}

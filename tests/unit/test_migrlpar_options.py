@@ -163,7 +163,8 @@ def lab(tmp_path, monkeypatch):
 
     class FakeJob:
         def __init__(self, hmc: Any, name: str, source: str, dest: str, attrs: Any,
-                     profile: str | None = None, overrides: Any = None) -> None:
+                     profile: str | None = None, overrides: Any = None,
+                     wait_minutes: int | None = None) -> None:
             self.hmc, self.name, self.source, self.dest = hmc, name, source, dest
             self.overrides = dict(overrides or {})
             the_lab.jobs.append(self)
@@ -171,6 +172,11 @@ def lab(tmp_path, monkeypatch):
         def request(self) -> V.MigrationRequestView:
             return V.MigrationRequestView(self.name, self.source, self.dest,
                                           overrides=self.overrides)
+
+        def validate_os(self) -> Any:
+            from lpmlab.hmc.hooks import PhaseResult
+
+            return PhaseResult("check")  # no partition OS in this fake lab: no hooks
 
         def validate(self) -> tuple[V.ValidationReport, None]:
             report = V.validate(the_lab.snap, self.request())
