@@ -209,13 +209,18 @@ def one(args: argparse.Namespace, name: str) -> Outcome:
             return Outcome(name, detail="; ".join(rep.actions) or "nothing to recover")
         # As the HMC: a Not Activated partition migrates inactive, a running one active.
         kind = migration.LiveMigration
-        info = hmc.locate(name, args.system)
-        if info.state == "shutoff":
-            from lpmlab.hmc.inactive import InactiveMigration
+        lpar_id = None
+        try:
+            info = hmc.locate(name, args.system)
+            lpar_id = int(info.metadata.get("lpar_id", 0)) or None
+            if info.state == "shutoff":
+                from lpmlab.hmc.inactive import InactiveMigration
 
-            kind = InactiveMigration
-        attrs, profile = args.parsed_attrs.for_partition(
-            name, int(info.metadata.get("lpar_id", 0)) or None, args.names_order.index(name))
+                kind = InactiveMigration
+        except LpmlabError:
+            pass  # not a partition there (a VIOS, a wrong -m): validation says which, and why
+        attrs, profile = args.parsed_attrs.for_partition(name, lpar_id,
+                                                         args.names_order.index(name))
         job = kind(hmc, name, args.system, args.target, attrs,
                    profile=args.profile or profile, overrides=args.overrides,
                    wait_minutes=args.wait_minutes)

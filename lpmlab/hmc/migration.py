@@ -111,7 +111,19 @@ class LiveMigration:
             source_msp=named_msp(self.hmc, self.source, a.source_msp_name, a.source_msp_id,
                                  a.source_msp_ipaddr),
             dest_msp=named_msp(self.hmc, self.dest, a.dest_msp_name, a.dest_msp_id,
-                               a.dest_msp_ipaddr))
+                               a.dest_msp_ipaddr),
+            shared_proc_pool=a.shared_proc_pool_name or (
+                None if a.shared_proc_pool_id is None else f"id {a.shared_proc_pool_id}"),
+            vscsi_vios=tuple(self._mapped_vios(m.vios_name, m.vios_id)
+                             for m in a.virtual_scsi_mappings or []))
+
+    def _mapped_vios(self, name: str | None, lpar_id: int | None) -> str:
+        """The destination VIOS a virtual_scsi_mappings item names (by name and/or ID); the
+        text as given when none matches, so validation can name it."""
+        for v in self.hmc.topology.vios_on(self.dest):
+            if (name is None or v.name == name) and (lpar_id is None or v.lpar_id == lpar_id):
+                return v.name
+        return name or f"id {lpar_id}"
 
     def validate(self) -> tuple[V.ValidationReport, MspPair]:
         """Every validation check against the lab's real state; raise on any error."""

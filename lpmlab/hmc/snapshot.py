@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
+from pathlib import Path
 
 from lpmlab.errors import FabricError, LpmlabError
 from lpmlab.fabric import netns
@@ -121,6 +122,23 @@ def _rmc_answers(hmc: Hmc, name: str) -> bool:
         ch.close()
 
 
+def _served_luns(vp: P.ViosPlan, san_dir: Path) -> frozenset[str]:
+    """LUN ids (SAN file names) the VIOS's iSCSI target really exports, read from its tgtd:
+    a LUN is served only when a target of this VIOS has the shared SAN file as backing."""
+    cp = netns.run_in(vp.ns, ["tgtadm", "-C", str(vp.tgt_control_port), "--lld", "iscsi",
+                              "--mode", "target", "--op", "show"], check=False, timeout=5)
+    if cp.returncode != 0:
+        return frozenset()
+    out = set()
+    for line in cp.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("Backing store path:"):
+            path = Path(line.split(":", 1)[1].strip())
+            if path.parent == san_dir:
+                out.add(path.name)
+    return frozenset(out)
+
+
 def _vios(hmc: Hmc) -> dict[str, ViosState]:
     luns = frozenset(f"{p.name}.img" for p in hmc.topology.partitions if p.disk
                      and (hmc.plan.san_dir / f"{p.name}.img").exists())
@@ -142,7 +160,7 @@ def _vios(hmc: Hmc) -> dict[str, ViosState]:
             running=up and pidfile_alive(vp.dir / "tgtd.pid"), rmc_active=up, msp=v.msp,
             mover_address=str(v.mover_address) if v.mover_address else None,
             mover_link_up=link_up, time_ref=v.time_ref,
-            serves_luns=luns if up else frozenset(),
+            serves_luns=(luns & _served_luns(vp, hmc.plan.san_dir)) if up else frozenset(),
             num_active_migrations_configured=settings.num_active_migrations_configured,
             active_migrations=sum(1 for m in active if v.name in (m.source_msp, m.dest_msp)))
     return out
