@@ -276,25 +276,14 @@ class MobilePartition:
 
 
 def push_files(lab: Any, partition: str, files: dict[str, tuple[str | bytes, int]]) -> None:
-    """Install files in a running partition over its RMC channel (one connection; the
-    guest's dropbear has no SFTP, so the bytes travel base64-encoded in the command)."""
-    import base64
+    """Install files in a running partition over its RMC channel (one connection)."""
+    from lpmlab.rmc.files import push_files as push
 
     ch = lab.rmc(partition)
     try:
-        for path, (content, mode) in files.items():
-            data = content.encode() if isinstance(content, str) else content
-            q = shlex.quote(path)
-            ch.run(f"mkdir -p {shlex.quote(str(Path(path).parent))} && : > {q}", check=True)
-            for i in range(0, len(data), CHUNK) or [0]:
-                b64 = base64.b64encode(data[i:i + CHUNK]).decode()
-                ch.run(f"echo {b64} | base64 -d >> {q}", check=True)
-            ch.run(f"chmod {mode:o} {q}", check=True)
+        push(ch, files)
     finally:
         ch.close()
-
-
-CHUNK = 48 * 1024  # bytes per command: well under the SSH command length dropbear takes
 
 
 # -- fixtures ------------------------------------------------------------------------------

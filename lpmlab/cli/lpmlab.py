@@ -22,6 +22,16 @@ def parser() -> HmcArgumentParser:
     con = labsub.add_parser("console", help="print the tail of a partition's console log")
     con.add_argument("partition")
     con.add_argument("-n", "--lines", type=int, default=40)
+    part = sub.add_parser("partition", help="work inside a running partition")
+    partsub = part.add_subparsers(dest="verb", required=True)
+    push = partsub.add_parser("push", help="install local files (e.g. drmgr hooks) in a "
+                              "running partition, over its RMC channel")
+    push.add_argument("partition")
+    push.add_argument("src", nargs="+", help="local file(s)")
+    push.add_argument("dest", help="target path; a directory (ending in /) takes the files "
+                      "by name, e.g. /etc/drmgr.d/pmig/")
+    push.add_argument("--mode", default=None,
+                      help="octal mode (default: the local file's, e.g. 755 for a hook)")
     img = sub.add_parser("image", help="partition boot images")
     imgsub = img.add_subparsers(dest="verb", required=True)
     b = imgsub.add_parser("build", help="build (or reuse) the partition image")
@@ -41,6 +51,10 @@ def main(argv: Sequence[str]) -> int:
 
         return {"up": lab.up, "down": lab.down, "status": lab.status,
                 "console": lab.console}[args.verb](args)
+    if args.group == "partition":
+        from lpmlab.cli import partition
+
+        return partition.push(args)
     if args.group == "image":
         from lpmlab.images import ensure_partition_image
 

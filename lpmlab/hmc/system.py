@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,9 @@ class Hmc:
                 "time_ref": int(v.time_ref), "rmc_state": "active" if running else "inactive",
                 "migration_disabled": 1,
             })
-        for info in self.domains_on(fp.frame.name):
+        infos = self.domains_on(fp.frame.name)
+        rmc = self.rmc_states([i.name for i in infos if i.state == "running"])
+        for info in infos:
             md = info.metadata
             recs.append({
                 "name": info.name, "lpar_id": int(md.get("lpar_id", 0)),
@@ -179,10 +182,33 @@ class Hmc:
                 "state": self.lpar_state(frame, info),
                 "curr_lpar_proc_compat_mode": md.get("proc_compat_mode", "default"),
                 "curr_profile": md.get("profile", ""), "msp": 0, "time_ref": 0,
+                "rmc_state": "active" if rmc.get(info.name) else "inactive",
                 "migration_disabled": int(md.get("migration_disabled", "0")),
             })
         recs.sort(key=lambda r: r["lpar_id"])
         return recs
+
+    RMC_PROBE_S = 0.5
+
+    def rmc_states(self, names: list[str]) -> dict[str, bool]:
+        """Whether each partition's RMC endpoint (its SSH server) answers, probed in parallel
+        so a listing of many partitions costs one probe's time."""
+        out: dict[str, bool] = {}
+
+        def probe(name: str) -> None:
+            try:
+                addr = str(self.topology.partition(name).address)
+                netns.connect_in(P.HUB_NS, addr, 22, timeout=self.RMC_PROBE_S).close()
+                out[name] = True
+            except (KeyError, LpmlabError):
+                out[name] = False
+
+        threads = [threading.Thread(target=probe, args=(n,), daemon=True) for n in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(self.RMC_PROBE_S + 2)
+        return out
 
     def close(self) -> None:
         for c in self._conns.values():

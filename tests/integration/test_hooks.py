@@ -139,3 +139,39 @@ def test_hook_output_reaches_the_user_with_v(mobile_partition, hmc):
     assert out.ok, out.stderr
     for phase in ("check", "pre", "post"):
         assert f"hello from {phase}" in out.stderr
+
+
+def test_push_installs_hooks_and_rmc_state_follows_the_os(mobile_partition, hmc, tmp_path):
+    import subprocess
+
+    from lpmlab.pytest_plugin import BIN
+
+    hook = tmp_path / "30-pushed"
+    hook.write_text('#!/bin/sh\necho "pushed hook in $PHASE"\n')
+    hook.chmod(0o755)
+    cp = subprocess.run([str(BIN / "lpmlab"), "partition", "push", mobile_partition.name,
+                         str(hook), "/etc/drmgr.d/pmig/"], capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stderr
+    listing = mobile_partition.run("ls -l /etc/drmgr.d/pmig/30-pushed", check=True).stdout
+    assert listing.startswith("-rwxr-xr-x")
+    frame = mobile_partition.frame
+
+    def rmc_state() -> str:
+        out = hmc.run("lssyscfg", "-r", "lpar", "-m", frame, "--filter",
+                      f"lpar_names={mobile_partition.name}", "-F", "rmc_state", check=True)
+        return out.stdout.strip()
+
+    assert rmc_state() == "active"
+    vt = subprocess.run([str(BIN / "mkvterm"), "-m", frame, "-p", mobile_partition.name],
+                        input="\nip link set eth0 down\n", capture_output=True, text=True,
+                        timeout=60)
+    assert vt.returncode == 0, vt.stderr
+    try:
+        assert rmc_state() == "inactive"
+    finally:
+        subprocess.run([str(BIN / "mkvterm"), "-m", frame, "-p", mobile_partition.name],
+                       input="\nip link set eth0 up\n", capture_output=True, text=True,
+                       timeout=60)
+    mobile_partition.wait_ready(60)
+    out = hmc.migrate(mobile_partition.name, extra=("-v",))
+    assert out.ok and "pushed hook in post" in out.stderr

@@ -44,6 +44,10 @@ def test_ten_consecutive_migrations(lab, name, procs):
     try:
         assert_every_processor_runs(hmc, name, procs)
         bug = vcpu.has_quiesce_bug(hmc.qemu_version("sys2"))
+        # validation tells the administrator which way the processors will be carried
+        v = cli("migrlpar", "-o", "v", "-m", "sys1", "-t", "sys2", "-p", name, "-v")
+        assert v.returncode == 0, v.stderr
+        assert ("HSCLL522" in v.stderr) == bug, v.stderr
         for i in range(10):
             [src] = where(hmc, name)
             dst = "sys2" if src == "sys1" else "sys1"
