@@ -38,7 +38,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         name = args.name
         if name is None:
-            by_id = {r["lpar_id"]: r["name"] for r in hmc.lpar_records(args.system)}
+            by_id = {r["lpar_id"]: r["name"] for r in hmc.lpar_records(args.system, rmc=False)}
             if args.lpar_id not in by_id:
                 raise UsageError(f"no partition with ID {args.lpar_id} on {args.system}",
                                  code="HSCL8012", fix=f"list them with 'lssyscfg -r lpar -m "

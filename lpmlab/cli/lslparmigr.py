@@ -47,7 +47,7 @@ def lpar_records(hmc: Any, frame: str) -> list[dict[str, Any]]:
     from lpmlab.adapter.migration import live_job_stats
 
     recs = []
-    for lpar in hmc.lpar_records(frame):
+    for lpar in hmc.lpar_records(frame, rmc=False):
         if lpar["lpar_env"] == "vioserver":
             continue
         rec: dict[str, Any] = {"name": lpar["name"], "lpar_id": lpar["lpar_id"],

@@ -175,7 +175,7 @@ class Outcome:
 
 def resolve_names(hmc: Hmc, args: argparse.Namespace) -> list[str]:
     system = args.system
-    recs = [r for r in hmc.lpar_records(system)
+    recs = [r for r in hmc.lpar_records(system, rmc=False)
             if r["lpar_env"] != "vioserver"]
     if args.all:
         return [r["name"] for r in recs]

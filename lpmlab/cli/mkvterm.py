@@ -33,7 +33,7 @@ def _target(prog: str, argv: Sequence[str]) -> tuple[str, str]:
     try:
         name = args.name
         if name is None:
-            by_id = {r["lpar_id"]: r["name"] for r in hmc.lpar_records(args.system)}
+            by_id = {r["lpar_id"]: r["name"] for r in hmc.lpar_records(args.system, rmc=False)}
             name = by_id.get(args.lpar_id, f"ID {args.lpar_id}")
         info = find_partition(hmc, args.system, name)
         if info.state not in ("running", "paused"):

@@ -157,7 +157,9 @@ class Hmc:
             return "Migrating - Running" if state == "Running" else "Migrating - Not Activated"
         return state
 
-    def lpar_records(self, frame: str) -> list[dict[str, Any]]:
+    def lpar_records(self, frame: str, *, rmc: bool = True) -> list[dict[str, Any]]:
+        """The frame's VIOS and partitions as HMC records; ``rmc=False`` skips the RMC
+        probe (and ``rmc_state``) for callers that only need names and IDs."""
         fp = self.require_frame(frame)
         recs: list[dict[str, Any]] = []
         for vp in self.plan.all_vios():
@@ -173,7 +175,8 @@ class Hmc:
                 "migration_disabled": 1,
             })
         infos = self.domains_on(fp.frame.name)
-        rmc = self.rmc_states([i.name for i in infos if i.state == "running"])
+        probed = self.rmc_states([i.name for i in infos if i.state == "running"]) if rmc \
+            else {}
         for info in infos:
             md = info.metadata
             recs.append({
@@ -182,9 +185,10 @@ class Hmc:
                 "state": self.lpar_state(frame, info),
                 "curr_lpar_proc_compat_mode": md.get("proc_compat_mode", "default"),
                 "curr_profile": md.get("profile", ""), "msp": 0, "time_ref": 0,
-                "rmc_state": "active" if rmc.get(info.name) else "inactive",
                 "migration_disabled": int(md.get("migration_disabled", "0")),
             })
+            if rmc:
+                recs[-1]["rmc_state"] = "active" if probed.get(info.name) else "inactive"
         recs.sort(key=lambda r: r["lpar_id"])
         return recs
 
