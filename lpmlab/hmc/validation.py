@@ -1009,19 +1009,25 @@ def check_storage_hostable(snap: LabSnapshot, req: MigrationRequestView) -> list
     return out
 
 
+def _single_path_luns(snap: LabSnapshot, req: MigrationRequestView
+                      ) -> tuple[PartitionState | None, list[tuple[str, str]]]:
+    """The partition and its (LUN, only host) pairs: LUNs exactly one destination VIOS
+    serves (none at all is HSCLA319's finding). --redundantvios and --mpio both ask this."""
+    p = _part(snap, req)
+    if p is None or _pair(snap, req) is None:
+        return p, []
+    pairs = [(lun, hosts[0].name) for lun in p.luns
+             if len(hosts := _dest_hosts(snap, req, lun)) == 1]
+    return p, pairs
+
+
 def check_redundant_vios(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
     level = _level(req, "redundantvios")
-    p = _part(snap, req)
-    if level == 0 or p is None or _pair(snap, req) is None:
+    if level == 0:
         return []
-    out = []
-    for lun in p.luns:
-        hosts = _dest_hosts(snap, req, lun)
-        if len(hosts) == 1:  # none: HSCLA319
-            out.append(finding("HSCLL560", lun, sys=req.dest, n=1, level=level,
-                               hosts=hosts[0].name,
-                               severity=_severity(level)))
-    return out
+    _, single = _single_path_luns(snap, req)
+    return [finding("HSCLL560", lun, sys=req.dest, n=1, level=level, hosts=host,
+                    severity=_severity(level)) for lun, host in single]
 
 
 def check_storage_shared(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
@@ -1057,16 +1063,12 @@ def check_mpio(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
     """--mpio: each LUN keeps two paths (two hosting VIOSes) on the destination. The lab's
     client disks are single-path; two serving VIOSes are what a multipath setup needs."""
     level = _level(req, "mpio")
-    p = _part(snap, req)
-    if level == 0 or p is None or _pair(snap, req) is None:
+    if level == 0:
         return []
-    out = []
-    for lun in p.luns:
-        hosts = _dest_hosts(snap, req, lun)
-        if len(hosts) == 1:  # none: HSCLA319
-            out.append(finding("HSCLL565", lun, lpar=p.name, sys=req.dest, n=1, level=level,
-                               hosts=hosts[0].name, severity=_severity(level)))
-    return out
+    p, single = _single_path_luns(snap, req)
+    return [finding("HSCLL565", lun, lpar=p.name if p else "", sys=req.dest, n=1,
+                    level=level, hosts=host, severity=_severity(level))
+            for lun, host in single]
 
 
 def check_protect_storage(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:

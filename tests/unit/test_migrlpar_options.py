@@ -18,6 +18,7 @@ from lpmlab.fabric.plan import LabPlan
 from lpmlab.hmc import migration, msp_settings, resources, steps
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.store import LimitReached, MigrationRecord, MigrationStore, MspLimitReached
+from tests.unit.fakes import FakeFrames
 
 LUN = "lpar1.img"
 MIG = ["-o", "m", "-m", "sys1", "-t", "sys2", "-p", "lpar1"]
@@ -101,20 +102,12 @@ def test_options_are_accepted_with_their_operations(nolab, capsys):
 
 
 # -- a lab of fakes ----------------------------------------------------------------------------
-class FakeHmc:
+class FakeHmc(FakeFrames):
     def __init__(self, plan: LabPlan) -> None:
-        self.plan = plan
-        self.topology = plan.topology
+        super().__init__(plan)
         self.store = MigrationStore(plan.db_path)
 
-    def require_frame(self, name: str | None) -> Any:
-        try:
-            return self.plan.frame(name or "")
-        except KeyError:
-            raise NotFoundError(f"The managed system {name} was not found.",
-                                code="HSCL8011") from None
-
-    def lpar_records(self, frame: str) -> list[dict[str, Any]]:
+    def lpar_records(self, frame: str, *, rmc: bool = True) -> list[dict[str, Any]]:
         recs = [{"name": v.name, "lpar_id": v.lpar_id, "lpar_env": "vioserver"}
                 for v in self.topology.vios_on(frame)]
         return recs + [{"name": p.name, "lpar_id": p.lpar_id, "lpar_env": "aixlinux"}

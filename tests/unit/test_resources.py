@@ -16,6 +16,7 @@ from lpmlab.hmc import msp_settings, resources, snapshot
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.attributes import MigrationAttributes
 from lpmlab.hmc.store import MigrationRecord
+from tests.unit.fakes import FakeFrames
 
 LUN = "lpar1.img"
 BYNAME = {"lpar_names": ["lpar1"]}
@@ -194,19 +195,8 @@ def test_msp_list_shows_settings_and_load(plan):
 
 
 # -- the command -------------------------------------------------------------------------------
-class FakeHmc:
+class FakeHmc(FakeFrames):
     """What lslparmigr asks of Hmc, over a plan in a temporary directory."""
-
-    def __init__(self, plan: LabPlan) -> None:
-        self.plan = plan
-        self.topology = plan.topology
-
-    def require_frame(self, name: str | None) -> Any:
-        try:
-            return self.plan.frame(name or "")
-        except KeyError:
-            raise NotFoundError(f"The managed system {name} was not found.",
-                                code="HSCL8011") from None
 
     def migrations_on(self, frame: str) -> list[MigrationRecord]:
         return []
