@@ -21,6 +21,17 @@ def cli(*argv: str, timeout: float = 600, check: bool = False) -> subprocess.Com
     return cp
 
 
+def placements(name: str = "lpar1") -> list[tuple[str, str]]:
+    """(frame, state) of every copy of a partition (exactly one, when all is well)."""
+    from lpmlab.hmc.system import Hmc
+
+    hmc = Hmc.open()
+    try:
+        return [(p.frame, p.info.state) for p in hmc.placements(name)]
+    finally:
+        hmc.close()
+
+
 @pytest.fixture(scope="session")
 def root_required() -> None:
     if os.geteuid() != 0:

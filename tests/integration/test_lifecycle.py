@@ -12,17 +12,9 @@ import pytest
 from lpmlab.demo import set_dirty_workload, start_disk_writer
 from lpmlab.hmc.system import Hmc
 
-from .conftest import BIN, cli
+from .conftest import BIN, cli, placements
 
 pytestmark = pytest.mark.integration
-
-
-def placements() -> list[tuple[str, str]]:
-    hmc = Hmc.open()
-    try:
-        return [(p.frame, p.info.state) for p in hmc.placements("lpar1")]
-    finally:
-        hmc.close()
 
 
 def migration_state(frame: str) -> str:

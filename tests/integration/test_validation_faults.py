@@ -13,7 +13,7 @@ import pytest
 
 from lpmlab.hmc.system import Hmc
 
-from .conftest import BIN, cli
+from .conftest import BIN, cli, placements
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +27,6 @@ def refused(cp: subprocess.CompletedProcess, code: str) -> None:
     assert cp.returncode != 0, cp.stderr
     assert code in cp.stderr, cp.stderr
     assert "Fix:" in cp.stderr
-
-
-def placements() -> list[tuple[str, str]]:
-    hmc = Hmc.open()
-    try:
-        return [(p.frame, p.info.state) for p in hmc.placements("lpar1")]
-    finally:
-        hmc.close()
 
 
 def console(text: str) -> str:
