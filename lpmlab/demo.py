@@ -68,9 +68,9 @@ def start_disk_writer(ch: Any) -> None:
 
 def set_dirty_workload(ch: Any, rate: int, wss: int) -> None:
     """Set the guest's memory dirtier to ``rate`` MiB/s over ``wss`` MiB (start it if needed)."""
-    ch.run(f"if {_running('/run/lpm-dirty.pid')}; then echo 'rate={rate} wss={wss}' > "
-           f"/run/lpm-dirty.ctl; else lpm-dirty --rate {rate} --wss {wss} --daemon; fi",
-           timeout=15, check=True)
+    from lpmlab.hmc.workload import Workload
+
+    Workload(ch).set(rate, wss, settle=False)
 
 
 def ssh_rtt(lab: Lab, name: str) -> float:

@@ -21,6 +21,18 @@ class MigrationRequest:
     dest_xml: str | None = None
     flags: int = LIVE_FLAGS
     bandwidth_mib: int = 0      # 0 = unlimited
+    auto_converge: bool = False
+    auto_converge_initial: int | None = None    # % throttle to start with (QEMU: 20)
+    auto_converge_increment: int | None = None  # % added per pass (QEMU: 10)
+    postcopy: bool = False      # allow a switch to post-copy (migrateStartPostCopy)
+
+    def all_flags(self) -> int:
+        flags = self.flags
+        if self.auto_converge:
+            flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
+        if self.postcopy:
+            flags |= libvirt.VIR_MIGRATE_POSTCOPY
+        return flags
 
     def params(self) -> dict[str, Any]:
         p: dict[str, Any] = {
@@ -32,13 +44,17 @@ class MigrationRequest:
             p[libvirt.VIR_MIGRATE_PARAM_PERSIST_XML] = self.dest_xml
         if self.bandwidth_mib:
             p[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = self.bandwidth_mib
+        if self.auto_converge and self.auto_converge_initial is not None:
+            p[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL] = self.auto_converge_initial
+        if self.auto_converge and self.auto_converge_increment is not None:
+            p[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INCREMENT] = self.auto_converge_increment
         return p
 
 
 def migrate(dom: libvirt.virDomain, req: MigrationRequest) -> None:
     """Run the migration to completion (blocking); raise HypervisorError on failure."""
     try:
-        dom.migrateToURI3(req.dest_peer_uri, req.params(), req.flags)
+        dom.migrateToURI3(req.dest_peer_uri, req.params(), req.all_flags())
     except libvirt.libvirtError as exc:
         raise HypervisorError(f"libvirt migration of {dom.name()} failed: {exc}") from exc
 
@@ -58,17 +74,6 @@ def abort(dom: libvirt.virDomain) -> None:
         dom.abortJob()
     except libvirt.libvirtError as exc:
         raise HypervisorError(f"cannot abort the job of {dom.name()}: {exc}") from exc
-
-
-def live_job_stats(dom: libvirt.virDomain) -> dict[str, Any]:
-    """The running job's statistics, or {} when there is no job (or the domain is gone)."""
-    try:
-        stats = dom.jobStats(0)
-    except libvirt.libvirtError:
-        return {}
-    if stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
-        return {}
-    return stats
 
 
 def remove_copy(dom: libvirt.virDomain) -> None:

@@ -32,6 +32,23 @@ def parser() -> HmcArgumentParser:
                       "by name, e.g. /etc/drmgr.d/pmig/")
     push.add_argument("--mode", default=None,
                       help="octal mode (default: the local file's, e.g. 755 for a hook)")
+    wl = sub.add_parser("workload", help="set or read a partition's memory-dirtying workload "
+                        "(lpm-dirty) over its RMC channel")
+    wl.add_argument("partition")
+    wl.add_argument("--rate", help="MiB/s to dirty; 0 = idle; max = as fast as it can")
+    wl.add_argument("--wss", type=int, help="working set in MiB")
+    wl.add_argument("--stop", action="store_true", help="stop the workload")
+    wl.add_argument("--json", action="store_true", help="the reading as JSON on stdout")
+    rep = sub.add_parser("report", help="a migration's pre-copy telemetry: table, JSON, PNG "
+                         "and terminal plots")
+    rep.add_argument("migration", nargs="*",
+                     help="migration ID (or prefix) or partition name (its latest migration); "
+                          "default: the latest migration")
+    rep.add_argument("--compare", action="store_true", help="overlay two or more migrations")
+    rep.add_argument("-o", "--output", help="folder for the JSON and PNG files "
+                     "(default: the lab's reports/ folder)")
+    rep.add_argument("--json", action="store_true", help="the report document on stdout")
+    rep.add_argument("--no-plot", action="store_true", help="no PNG and no terminal plot")
     img = sub.add_parser("image", help="partition boot images")
     imgsub = img.add_subparsers(dest="verb", required=True)
     b = imgsub.add_parser("build", help="build (or reuse) the partition image")
@@ -55,6 +72,14 @@ def main(argv: Sequence[str]) -> int:
         from lpmlab.cli import partition
 
         return partition.push(args)
+    if args.group == "workload":
+        from lpmlab.cli.workload import workload
+
+        return workload(args)
+    if args.group == "report":
+        from lpmlab.cli.report import report
+
+        return report(args)
     if args.group == "image":
         from lpmlab.images import ensure_partition_image
 

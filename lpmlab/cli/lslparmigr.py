@@ -44,8 +44,6 @@ def sys_record(hmc: Any, frame: str) -> dict[str, Any]:
 
 
 def lpar_records(hmc: Any, frame: str) -> list[dict[str, Any]]:
-    from lpmlab.adapter.migration import live_job_stats
-
     recs = []
     for lpar in hmc.lpar_records(frame, rmc=False):
         if lpar["lpar_env"] == "vioserver":
@@ -54,17 +52,15 @@ def lpar_records(hmc: Any, frame: str) -> list[dict[str, Any]]:
                                "migration_state": "Not Migrating"}
         m = hmc.active_migration(lpar["name"])
         if m is not None:
-            stats = {}
-            dom = hmc.conn(m.source_sys).lookup(m.partition)
-            if dom is not None:
-                stats = live_job_stats(dom)
+            # the migrating controller's telemetry (stored about twice a second)
+            stats = hmc.store.latest_sample(m.id) or {}
             rec.update({
                 "migration_state": m.state, "migration_type": m.migration_type,
                 "source_sys_name": m.source_sys, "dest_sys_name": m.dest_sys,
                 "dest_lpar_id": lpar["lpar_id"], "source_msp_name": m.source_msp,
                 "dest_msp_name": m.dest_msp,
-                "bytes_transmitted": stats.get("data_processed", 0),
-                "bytes_remaining": stats.get("data_remaining", 0),
+                "bytes_transmitted": stats.get("data_processed") or 0,
+                "bytes_remaining": stats.get("data_remaining") or 0,
             })
         recs.append(rec)
     return recs

@@ -25,6 +25,7 @@ from lpmlab.hmc.attributes import (
     parse_attributes,
     read_attribute_file,
 )
+from lpmlab.hmc.precopy import SCHEDULES, Controls
 from lpmlab.hmc.validation import OVERRIDE_CHOICES
 
 if TYPE_CHECKING:
@@ -45,6 +46,14 @@ OPTION_OPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "--force": ("force", ("r",)),
     "-r": ("set_resource", ("set",)),
     **{f"--{name}": (name, ("m", "v")) for name in OVERRIDES},
+    # lpmlab's convergence controls (no HMC has them): only a transfer can use them
+    "--mover-bandwidth": ("mover_bandwidth", ("m",)),
+    "--max-speed": ("max_speed", ("m",)),
+    "--max-downtime": ("max_downtime", ("m",)),
+    "--auto-converge": ("auto_converge", ("m",)),
+    "--postcopy": ("postcopy", ("m",)),
+    "--schedule": ("schedule", ("m",)),
+    "--noprogress": ("noprogress", ("m",)),
 }
 
 
@@ -86,7 +95,35 @@ def parser() -> HmcArgumentParser:
         p.add_argument(f"--{name}", type=int, choices=list(values),
                        help="1 = required, 2 = if possible" + (", 0 = off" if 0 in values
                                                                else ""))
+    conv = p.add_argument_group("pre-copy convergence controls (lpmlab only, -o m; "
+                                "see docs/precopy.md)")
+    conv.add_argument("--mover-bandwidth", type=float, metavar="MIB_S",
+                      help="cap the source MSP's mover link (tc tbf) during the migration")
+    conv.add_argument("--max-speed", type=int, metavar="MIB_S",
+                      help="libvirt's migration bandwidth limit (QEMU max-bandwidth)")
+    conv.add_argument("--max-downtime", type=int, metavar="MS",
+                      help="allowed downtime (QEMU downtime-limit, default 300 ms)")
+    conv.add_argument("--auto-converge", action="store_true",
+                      help="let QEMU throttle the partition's processors while pre-copy "
+                           "falls behind")
+    conv.add_argument("--postcopy", action="store_true",
+                      help="allow a switch to post-copy (PowerVM LPM has none); by default "
+                           "after 3 iterations without progress")
+    conv.add_argument("--schedule", choices=list(SCHEDULES),
+                      help="what to do iteration by iteration while pre-copy makes no "
+                           "progress (default none)")
+    conv.add_argument("--noprogress", action="store_true",
+                      help="no live progress on stderr")
     return p
+
+
+def controls(args: argparse.Namespace) -> Controls:
+    """The convergence controls of ``-o m`` (checked before anything starts)."""
+    c = Controls(mover_bandwidth_mib=args.mover_bandwidth, max_speed_mib=args.max_speed,
+                 max_downtime_ms=args.max_downtime, auto_converge=args.auto_converge,
+                 postcopy=args.postcopy, schedule=args.schedule or "none")
+    c.check()
+    return c
 
 
 def _missing(what: str) -> UsageError:
@@ -221,9 +258,11 @@ def one(args: argparse.Namespace, name: str) -> Outcome:
             pass  # not a partition there (a VIOS, a wrong -m): validation says which, and why
         attrs, profile = args.parsed_attrs.for_partition(name, lpar_id,
                                                          args.names_order.index(name))
+        extra = ({"controls": args.controls, "observer": args.progress}
+                 if kind is migration.LiveMigration and op == "m" else {})
         job = kind(hmc, name, args.system, args.target, attrs,
                    profile=args.profile or profile, overrides=args.overrides,
-                   wait_minutes=args.wait_minutes)
+                   wait_minutes=args.wait_minutes, **extra)
         if op == "v":
             report, _ = job.validate()
             detail = report.render()
@@ -316,6 +355,12 @@ def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     check_syntax(args)
     args.parsed_attrs = parse_attrs(args)
+    args.controls = controls(args) if args.op == "m" else Controls()
+    args.progress = None
+    if args.op == "m" and not args.noprogress:
+        from lpmlab.cli.progress import MigrationProgress
+
+        args.progress = MigrationProgress()
     if args.op == "set":
         return set_settings(args)
     args.overrides = {n: getattr(args, n) for n in OVERRIDES if getattr(args, n) is not None}
@@ -353,6 +398,8 @@ def main(argv: Sequence[str]) -> int:
         t.start()
     for t in threads:
         t.join()
+    if args.progress is not None:
+        args.progress.finish()
     failed = [o for o in (outcomes[n] for n in names) if o.error is not None]
     details = (args.verbose or args.op == "v" or args.detail_level >= 2) and not args.nodetails
     for o in (outcomes[n] for n in names):

@@ -40,6 +40,10 @@ CODES: dict[str, tuple[str, str]] = {
                  "longer than the wait time ({detail}, -w).",
                  "the partition keeps running on {sys}; make its hooks faster or give more "
                  "minutes with -w (0 = no limit)"),
+    "HSCLL452": ("The migration of partition {obj} did not converge: {detail}.",
+                 "the partition keeps running on {sys}; see 'lpmlab report {id}', then lower "
+                 "its dirty rate (lpmlab workload), raise the mover bandwidth, allow more "
+                 "downtime (--max-downtime) or add --auto-converge"),
     "HSCLL415": ("The mover service partition {obj} already carries {detail} migrations, its "
                  "configured limit.",
                  "wait for one to finish (lslparmigr -r msp -m {sys}) or raise it with "

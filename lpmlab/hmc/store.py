@@ -38,6 +38,14 @@ CREATE TABLE IF NOT EXISTS migrations (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS migrations_partition ON migrations(partition, state);
+CREATE TABLE IF NOT EXISTS samples (
+    migration_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    t REAL NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (migration_id, seq)
+);
 """
 
 # lslparmigr migration_state values
@@ -201,3 +209,45 @@ class MigrationStore:
                 rows = db.execute("SELECT * FROM migrations ORDER BY started DESC LIMIT ?",
                                   (limit,)).fetchall()
         return [self._record(r) for r in rows]
+
+    def add_samples(self, mid: str, samples: list[dict[str, Any]]) -> None:
+        """Append telemetry samples of migration ``mid`` (numbered in arrival order)."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT COALESCE(MAX(seq), -1) FROM samples WHERE migration_id=?",
+                             (mid,)).fetchone()
+            start = int(row[0]) + 1
+            db.executemany("INSERT INTO samples (migration_id, seq, t, kind, data) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           [(mid, start + i, float(s.get("t", 0.0)), str(s.get("kind", "")),
+                             json.dumps(s)) for i, s in enumerate(samples)])
+            db.execute("COMMIT")
+
+    def samples(self, mid: str) -> list[dict[str, Any]]:
+        with self._db() as db:
+            rows = db.execute("SELECT data FROM samples WHERE migration_id=? ORDER BY seq",
+                              (mid,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def latest_sample(self, mid: str, *, with_field: str = "data_processed") \
+            -> dict[str, Any] | None:
+        """The newest sample of ``mid`` that carries ``with_field`` (live bytes)."""
+        with self._db() as db:
+            rows = db.execute("SELECT data FROM samples WHERE migration_id=? ORDER BY seq DESC "
+                              "LIMIT 20", (mid,)).fetchall()
+        for r in rows:
+            s = json.loads(r[0])
+            if s.get(with_field) is not None:
+                return s
+        return None
+
+    def find(self, ref: str) -> MigrationRecord | None:
+        """A migration by ID (or a unique ID prefix), or a partition's latest migration."""
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM migrations WHERE id LIKE ? ORDER BY started DESC",
+                              (ref.replace("%", "") + "%",)).fetchall()
+            if len(rows) == 1:
+                return self._record(rows[0])
+            row = db.execute("SELECT * FROM migrations WHERE partition=? ORDER BY started "
+                             "DESC LIMIT 1", (ref,)).fetchone()
+        return self._record(row) if row else None

@@ -343,13 +343,6 @@ def job(remaining, it):
             "memory_iteration": it}
 
 
-def test_live_job_stats():
-    running = job(123, 4)
-    assert M.live_job_stats(FakeDomain([running])) == running
-    assert M.live_job_stats(FakeDomain([{"type": libvirt.VIR_DOMAIN_JOB_NONE}])) == {}
-    assert M.live_job_stats(FakeDomain([lv_error("Domain not found")])) == {}
-
-
 def test_completed_stats_keeps_them_for_other_readers():
     done = {"type": libvirt.VIR_DOMAIN_JOB_COMPLETED, "downtime": 80}
     dom = FakeDomain([done])

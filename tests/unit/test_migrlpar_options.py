@@ -157,8 +157,10 @@ def lab(tmp_path, monkeypatch):
     class FakeJob:
         def __init__(self, hmc: Any, name: str, source: str, dest: str, attrs: Any,
                      profile: str | None = None, overrides: Any = None,
-                     wait_minutes: int | None = None) -> None:
+                     wait_minutes: int | None = None, controls: Any = None,
+                     observer: Any = None) -> None:
             self.hmc, self.name, self.source, self.dest = hmc, name, source, dest
+            self.controls, self.observer = controls, observer
             self.overrides = dict(overrides or {})
             the_lab.jobs.append(self)
 
@@ -459,3 +461,28 @@ def test_steps_after_a_stop_show_the_migration_that_began_before(lab, capsys, mo
     assert rc == 0
     assert [ln.split(",")[3] for ln in out.strip().splitlines()] == ["status=completed",
                                                                      "status=running"]
+
+
+def test_convergence_controls_reach_the_migration(lab, capsys):
+    rc, _, err = run(MIG + ["--mover-bandwidth", "115", "--max-downtime", "600",
+                            "--auto-converge", "--schedule", "stepped-downtime-abort"], capsys)
+    assert rc == 0, err
+    c = lab.jobs[-1].controls
+    assert (c.mover_bandwidth_mib, c.max_downtime_ms, c.auto_converge, c.schedule) == \
+        (115, 600, True, "stepped-downtime-abort")
+    assert lab.jobs[-1].observer is not None  # live progress on stderr
+    rc, _, _ = run(MIG + ["--noprogress"], capsys)
+    assert rc == 0 and lab.jobs[-1].observer is None
+
+
+def test_bad_convergence_controls_change_nothing(lab, capsys):
+    for extra, words in ((["--schedule", "stepped-downtime-postcopy"], "opt-in"),
+                         (["--max-downtime", "0"], "--max-downtime"),
+                         (["--schedule", "warp"], "invalid choice")):
+        before = len(lab.jobs)
+        rc, out, err = run(MIG + extra, capsys)
+        assert rc == 2 and words in err and out == "", (extra, err)
+        assert len(lab.jobs) == before
+    rc, _, err = run(["-o", "v", "-m", "sys1", "-t", "sys2", "-p", "lpar1",
+                      "--max-downtime", "500"], capsys)
+    assert rc == 2 and "--max-downtime is only valid with -o m" in err

@@ -1,0 +1,318 @@
+"""Pre-copy convergence: the controls a migration runs with, named schedules, the
+non-convergence warning, and the telemetry recorder that stores samples with the record.
+
+LPM itself has no post-copy and no knobs for any of this: these are lpmlab's, so a lab can
+show why a busy partition does not converge and what each lever changes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from lpmlab.errors import UsageError
+
+Sample = dict[str, Any]
+MIB = 1024 * 1024
+DEFAULT_DOWNTIME_MS = 300   # QEMU's downtime-limit, which libvirt leaves alone
+PROGRESS = 0.9              # an iteration progresses when it leaves < 90 % of the best so far
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What to do, iteration by iteration, while pre-copy makes no progress."""
+
+    name: str
+    description: str
+    grow_downtime: bool = False   # double the allowed downtime per stalled iteration
+    cap_ms: int = 5000            # ... up to this
+    then: str | None = None       # "abort" | "postcopy" once patience runs out
+    patience: int = 3             # stalled iterations (after the cap, when growing)
+
+
+SCHEDULES: dict[str, Schedule] = {s.name: s for s in (
+    Schedule("none", "pre-copy with the set limits until it converges or is stopped"),
+    Schedule("stepped-downtime", "double the allowed downtime at each iteration without "
+             "progress, up to 5000 ms, and keep going", grow_downtime=True),
+    Schedule("stepped-downtime-abort", "as stepped-downtime, then stop the migration after 3 "
+             "more iterations without progress (the partition stays on the source)",
+             grow_downtime=True, then="abort"),
+    Schedule("stepped-downtime-postcopy", "as stepped-downtime, then switch to post-copy "
+             "after 3 more iterations without progress (needs --postcopy)",
+             grow_downtime=True, then="postcopy"),
+    Schedule("abort-on-stall", "stop the migration after 5 iterations without progress",
+             then="abort", patience=5),
+    Schedule("postcopy-on-stall", "switch to post-copy after 3 iterations without progress "
+             "(needs --postcopy; the default schedule with --postcopy)", then="postcopy"),
+)}
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The convergence levers of one migration (all off = plain pre-copy, as LPM does)."""
+
+    mover_bandwidth_mib: float | None = None  # tc tbf on the source MSP's mover link
+    max_speed_mib: int | None = None          # libvirt's migration bandwidth (QEMU max-bandwidth)
+    max_downtime_ms: int | None = None        # QEMU downtime-limit
+    auto_converge: bool = False               # QEMU throttles the vCPUs while it falls behind
+    postcopy: bool = False                    # opt-in: LPM has no post-copy
+    schedule: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.schedule == "none" and self.postcopy:
+            object.__setattr__(self, "schedule", "postcopy-on-stall")
+
+    @property
+    def plan(self) -> Schedule:
+        return SCHEDULES[self.schedule]
+
+    def check(self) -> None:
+        """Raise UsageError (nothing started) for a control that cannot work."""
+        if self.schedule not in SCHEDULES:
+            raise UsageError(f"unknown convergence schedule {self.schedule!r}",
+                             fix=f"choose one of: {', '.join(SCHEDULES)}")
+        if self.plan.then == "postcopy" and not self.postcopy:
+            raise UsageError(f"schedule {self.schedule} switches to post-copy, which is "
+                             "opt-in (PowerVM LPM has no post-copy)",
+                             fix="add --postcopy, or choose stepped-downtime-abort")
+        for name, value, lo in (("--mover-bandwidth", self.mover_bandwidth_mib, 1),
+                                ("--max-speed", self.max_speed_mib, 1),
+                                ("--max-downtime", self.max_downtime_ms, 1)):
+            if value is not None and value < lo:
+                raise UsageError(f"{name} {value}: must be at least {lo}",
+                                 fix=f"give a positive number, or leave {name} out")
+
+    @property
+    def mover_mbit(self) -> int | None:
+        if self.mover_bandwidth_mib is None:
+            return None
+        return max(1, round(self.mover_bandwidth_mib * MIB * 8 / 1_000_000))
+
+    def record(self) -> dict[str, Any]:
+        return {**asdict(self), "schedule_description": self.plan.description}
+
+    def any(self) -> bool:
+        return self != Controls()
+
+
+@dataclass
+class Action:
+    kind: str          # "downtime" | "postcopy" | "abort"
+    value: int | None = None
+    reason: str = ""
+
+
+@dataclass
+class ScheduleRunner:
+    """Turns iteration samples into the schedule's actions; pure, so it is unit-tested."""
+
+    controls: Controls
+    downtime_ms: int = 0
+    best: int | None = None
+    stalls: int = 0
+    done: bool = False
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.downtime_ms = self.controls.max_downtime_ms or DEFAULT_DOWNTIME_MS
+
+    def initial(self) -> list[Action]:
+        if self.controls.max_downtime_ms:
+            return [Action("downtime", self.downtime_ms, "--max-downtime")]
+        return []
+
+    def on_sample(self, s: Sample) -> list[Action]:
+        remaining = s.get("data_remaining", s.get("memory_remaining"))
+        if s.get("kind") != "iteration" or remaining is None or self.done:
+            return []
+        if (s.get("iteration") or 0) <= 1 or self.best is None:
+            # the first pass sends all memory: its 'remaining' says nothing about progress
+            if (s.get("iteration") or 0) > 1:
+                self.best = remaining
+            return []
+        if remaining < self.best * PROGRESS:
+            self.best, self.stalls = remaining, 0
+            return []
+        self.best = min(self.best, remaining)
+        plan = self.controls.plan
+        it = s.get("iteration")
+        if plan.grow_downtime and self.downtime_ms < plan.cap_ms:
+            self.downtime_ms = min(self.downtime_ms * 2, plan.cap_ms)
+            return [self._did(Action("downtime", self.downtime_ms,
+                                     f"iteration {it} made no progress"), s)]
+        self.stalls += 1
+        if plan.then and self.stalls >= plan.patience:
+            self.done = True
+            why = (f"{self.stalls} iterations without progress"
+                   + (f" at the {plan.cap_ms} ms cap" if plan.grow_downtime else ""))
+            return [self._did(Action(plan.then, None, why), s)]
+        return []
+
+    def _did(self, a: Action, s: Sample) -> Action:
+        self.log.append({"t": s.get("t"), "iteration": s.get("iteration"), "action": a.kind,
+                         "value": a.value, "reason": a.reason})
+        return a
+
+
+def fmt_rate(bps: float | None) -> str:
+    return "-" if bps is None else f"{bps / MIB:.1f} MiB/s"
+
+
+def fmt_mib(n: float | None) -> str:
+    return "-" if n is None else f"{n / MIB:.1f} MiB"
+
+
+@dataclass
+class ConvergenceWatch:
+    """Says, once, when the partition dirties memory faster than the stream carries it."""
+
+    partition: str
+    controls: Controls
+    behind: int = 0
+    best: int | None = None
+    warning: str | None = None
+
+    def on_sample(self, s: Sample, downtime_ms: int | None = None) -> str | None:
+        if self.warning is not None or s.get("kind") != "iteration":
+            return None
+        dirty, bw = s.get("dirty_rate_bps"), s.get("bandwidth_bps")
+        remaining = s.get("data_remaining", s.get("memory_remaining"))
+        it = s.get("iteration") or 0
+        if dirty is None or not bw or remaining is None or it < 2:
+            return None
+        progressed = self.best is None or remaining < self.best * PROGRESS
+        self.best = remaining if self.best is None else min(self.best, remaining)
+        self.behind = self.behind + 1 if dirty >= bw * 0.95 and not progressed else 0
+        if self.behind < 2:
+            return None
+        c = self.controls
+        link = (f"the mover link, capped at {c.mover_bandwidth_mib:g} MiB/s "
+                "(--mover-bandwidth)," if c.mover_bandwidth_mib else "the mover link")
+        fixes = [f"lower the partition's dirty rate (lpmlab workload {self.partition} "
+                 f"--rate {max(1, int(bw / MIB * 0.5))})"]
+        if c.mover_bandwidth_mib or c.max_speed_mib:
+            fixes.append("raise or remove --mover-bandwidth / --max-speed")
+        fixes.append("allow more downtime (--max-downtime MS or --schedule stepped-downtime)")
+        if not c.auto_converge:
+            fixes.append("let QEMU throttle the partition (--auto-converge)")
+        if not c.postcopy:
+            fixes.append("or, outside what LPM can do, --postcopy")
+        self.warning = (
+            f"warning: {self.partition} dirties memory at {fmt_rate(dirty)} but {link} "
+            f"carries {fmt_rate(bw)}: pre-copy is not converging (iteration {it}, "
+            f"{fmt_mib(remaining)} left; allowed downtime "
+            f"{downtime_ms or c.max_downtime_ms or DEFAULT_DOWNTIME_MS} ms"
+            + (f", throttle {s['throttle_pct']} %" if s.get("throttle_pct") else "")
+            + "). Fix: " + "; ".join(fixes) + ".")
+        return self.warning
+
+
+class TelemetryObserver(Protocol):
+    """Who wants the samples as they come (the live progress of migrlpar)."""
+
+    def sample(self, partition: str, sample: Sample) -> None: ...
+
+    def warning(self, partition: str, text: str) -> None: ...
+
+
+class SampleSink(Protocol):
+    def add_samples(self, mid: str, samples: list[Sample]) -> None: ...
+
+
+class Telemetry:
+    """Collects one migration's samples, stores them (flushed about twice a second, so
+    ``lslparmigr`` in another process sees live bytes), runs the schedule and the
+    non-convergence watch, and tells an observer."""
+
+    FLUSH_S = 0.5
+
+    def __init__(self, partition: str, mid: str, store: SampleSink, controls: Controls,
+                 observer: TelemetryObserver | None = None) -> None:
+        self.partition = partition
+        self.mid = mid
+        self.store = store
+        self.controls = controls
+        self.observer = observer
+        self.samples: list[Sample] = []
+        self.runner = ScheduleRunner(controls)
+        self.watch = ConvergenceWatch(partition, controls)
+        self.act: Callable[[Action], None] = lambda a: None
+        self.started = time.time()
+        self._flushed = 0
+        self._last_flush = 0.0
+        self._lock = threading.Lock()
+        self.errors: list[str] = []
+
+    def on_sample(self, s: Sample) -> None:
+        with self._lock:
+            self.samples.append(s)
+        if self.observer is not None:
+            self.observer.sample(self.partition, s)
+        text = self.watch.on_sample(s, self.runner.downtime_ms)
+        if text and self.observer is not None:
+            self.observer.warning(self.partition, text)
+        for action in self.runner.on_sample(s):
+            try:
+                self.act(action)
+            except Exception as exc:  # noqa: BLE001 - recorded; the migration goes on
+                self.errors.append(f"{action.kind}: {exc}")
+        if time.monotonic() - self._last_flush >= self.FLUSH_S or s.get("kind") == "completed":
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            new = self.samples[self._flushed:]
+            self._flushed = len(self.samples)
+        self._last_flush = time.monotonic()
+        if new:
+            self.store.add_samples(self.mid, new)
+
+    def summary(self, wall_s: float | None = None) -> dict[str, Any]:
+        return summarize(self.samples, wall_s)
+
+    def record(self) -> dict[str, Any]:
+        """What goes into the migration record's stats (the samples have their own table)."""
+        return {"controls": self.controls.record(), "schedule_actions": self.runner.log,
+                "convergence_warning": self.watch.warning, "control_errors": self.errors,
+                "samples": len(self.samples)}
+
+
+def summarize(samples: list[Sample], wall_s: float | None = None) -> dict[str, Any]:
+    """The numbers a report leads with, from the samples alone."""
+    done = next((s for s in reversed(samples) if s.get("kind") == "completed"), None)
+    its = [s["iteration"] for s in samples if s.get("iteration") is not None]
+    last = done or (samples[-1] if samples else {})
+    out: dict[str, Any] = {
+        "iterations": max(its) if its else None,
+        "iteration_events": sum(1 for s in samples if s.get("kind") == "iteration"),
+        "downtime_ms": done.get("downtime_ms") if done else None,
+        "bytes_sent": last.get("data_processed"),
+        "memory_total": last.get("memory_total"),
+        "setup_time_ms": last.get("setup_time_ms"),
+        "transfer_s": (round(done["elapsed_ms"] / 1000.0, 3)
+                       if done and done.get("elapsed_ms") is not None else None),
+        "total_time_s": wall_s,
+        "max_throttle_pct": max((s.get("throttle_pct") or 0 for s in samples), default=0),
+        "max_dirty_rate_bps": max((s.get("dirty_rate_bps") or 0 for s in samples), default=0),
+        "mean_bandwidth_bps": _mean([s.get("bandwidth_bps") for s in samples
+                                     if s.get("kind") != "completed"]),
+        "samples": len(samples),
+    }
+    return out
+
+
+def _mean(xs: list[Any]) -> float | None:
+    vals = [float(x) for x in xs if x]
+    return round(sum(vals) / len(vals), 1) if vals else None
+
+
+def downtime_window(samples: list[Sample]) -> list[float] | None:
+    """[start, end] seconds of the final pause: it ends when the job completes."""
+    done = next((s for s in reversed(samples) if s.get("kind") == "completed"), None)
+    if not done or done.get("downtime_ms") is None:
+        return None
+    end = float(done["t"])
+    return [round(max(0.0, end - done["downtime_ms"] / 1000.0), 4), end]

@@ -1,0 +1,1 @@
+"""Migration reports: tables, JSON, PNG and terminal plots."""
