@@ -28,6 +28,10 @@ def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None 
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (``| head``): nothing left to say, and no traceback
+        sys.stdout = None  # type: ignore[assignment]
+        return 0
     return rc or 0
 
 

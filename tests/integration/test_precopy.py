@@ -1,0 +1,216 @@
+"""Pre-copy on a real partition: telemetry, live progress, the non-convergence warning, each
+convergence control's effect (its direction, never a time), workload control and reports.
+
+The busy case is the one measured by hand: lpar1 (512 MiB) dirtying 150 MiB/s over 200 MiB
+behind a mover link capped at 115 MiB/s never converges on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from tests.integration.conftest import BIN, cli, placements
+
+pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
+BUSY = ("--mover-bandwidth", "115")
+
+
+def here() -> str:
+    (frame, state), = placements()
+    assert state == "running"
+    return frame
+
+
+def other(frame: str) -> str:
+    return "sys2" if frame == "sys1" else "sys1"
+
+
+def migrate(*extra: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, str, str]:
+    src = here()
+    dst = other(src)
+    cp = cli("migrlpar", "-o", "m", "-m", src, "-t", dst, "-p", "lpar1", *extra,
+             timeout=timeout)
+    return cp, src, dst
+
+
+def workload(*args: str) -> dict:
+    cp = cli("lpmlab", "workload", "lpar1", *args, "--json", check=True, timeout=60)
+    return json.loads(cp.stdout)
+
+
+def latest() -> tuple:
+    from lpmlab.hmc.system import Hmc
+
+    hmc = Hmc.open()
+    try:
+        rec = hmc.store.latest("lpar1", 1)[0]
+        return rec, hmc.store.samples(rec.id)
+    finally:
+        hmc.close()
+
+
+def iteration_numbers(samples: list[dict]) -> list[int]:
+    return [s["iteration"] for s in samples if s["kind"] == "iteration"]
+
+
+def test_workload_is_set_and_read_back_over_rmc(lab):
+    got = workload("--rate", "150", "--wss", "200")
+    assert got["running"] and got["rate_target"] == 150 and got["wss_mib"] == 200
+    assert 110 <= got["achieved_mibps"] <= 190, got
+    again = workload()
+    assert again["rate_target"] == 150 and again["achieved_mibps"] > 100
+    cp = cli("lpmlab", "workload", "lpar1", "--rate", "fast")
+    assert cp.returncode == 2 and "HSCL8001" in cp.stderr and "max" in cp.stderr
+    assert workload()["rate_target"] == 150  # nothing changed
+    cp = cli("lpmlab", "workload", "nosuch", "--rate", "5")
+    assert cp.returncode == 2 and "HSCL8012" in cp.stderr
+
+
+def test_telemetry_follows_every_iteration_and_matches_the_final_stats(lab, tmp_path):
+    workload("--rate", "64", "--wss", "128")
+    cp, src, dst = migrate()
+    assert cp.returncode == 0, cp.stderr
+    assert placements() == [(dst, "running")]
+    # off a terminal: plain progress lines, no cursor movement or colour
+    assert "\x1b" not in cp.stderr and "\r" not in cp.stderr
+    lines = cp.stderr.splitlines()
+    assert lines[0].startswith("lpar1: iteration 1,"), cp.stderr
+    assert lines[-1].startswith("lpar1: transfer complete after"), cp.stderr
+    assert cp.stdout == ""
+    rec, samples = latest()
+    job = rec.stats["job"]
+    its = iteration_numbers(samples)
+    assert its == list(range(1, job["memory_iteration"] + 1)), (its, job)
+    assert [s["t"] for s in samples] == sorted(s["t"] for s in samples)
+    sent = [s["data_processed"] for s in samples if s.get("data_processed") is not None]
+    assert sent == sorted(sent) and len(sent) >= 3
+    done = samples[-1]
+    assert done["kind"] == "completed"
+    assert done["data_processed"] == job["data_processed"]
+    assert done["downtime_ms"] == job["downtime"]
+
+    # a report of that real migration: table, JSON, PNG and a terminal plot
+    cp = cli("lpmlab", "report", rec.id, "-o", str(tmp_path), check=True)
+    assert f"migration {rec.id}: lpar1 {src} -> {dst}" in cp.stdout
+    rows = [ln for ln in cp.stdout.splitlines() if ln.strip().split(" ")[0].isdigit()]
+    assert len(rows) >= len(its)
+    assert "remaining (MiB)" in cp.stdout and "\x1b" not in cp.stdout
+    doc = json.loads((tmp_path / f"{rec.id}.json").read_text())
+    assert len(doc["samples"]) == len(samples)
+    assert doc["summary"]["downtime_ms"] == job["downtime"]
+    start, end = doc["downtime_window"]
+    assert 0 < start < end <= done["t_event"] + 0.001
+    png = (tmp_path / f"{rec.id}.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    cp = cli("lpmlab", "report", "nosuch")
+    assert cp.returncode == 2 and "HSCL8012" in cp.stderr
+
+
+def test_a_busy_partition_is_warned_about_and_the_schedule_stops_it(lab):
+    workload("--rate", "150", "--wss", "200")
+    src = here()
+    proc = subprocess.Popen([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t", other(src),
+                             "-p", "lpar1", *BUSY, "--schedule", "abort-on-stall"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    live = []
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        cp = cli("lslparmigr", "-r", "lpar", "-m", src, "--filter", "lpar_names=lpar1",
+                 "-F", "migration_state,bytes_transmitted,bytes_remaining")
+        if cp.stdout.startswith("Migration In Progress"):
+            live.append([int(x) for x in cp.stdout.strip().split(",")[1:]])
+        time.sleep(0.5)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "HSCLL452" in err, err
+    assert "did not converge" in err and "lpmlab report" in err
+    warning = next(ln for ln in err.splitlines() if ln.startswith("warning: lpar1 dirties"))
+    assert "MiB/s" in warning and "--mover-bandwidth" in warning and "Fix:" in warning
+    assert placements() == [(src, "running")]  # stopped: it stays where it was
+    # lslparmigr showed live bytes from the telemetry, going up
+    sent = [b for b, _ in live if b]
+    assert len(sent) >= 2 and sent == sorted(sent) and sent[-1] > sent[0], live
+    assert all(r > 0 for _, r in live if _)
+    rec, samples = latest()
+    assert rec.state == "Migration Stopped"
+    assert rec.stats["telemetry"]["schedule_actions"][-1]["action"] == "abort"
+    assert rec.stats["telemetry"]["convergence_warning"] == warning
+    # the mover link cap was for this migration only
+    qd = subprocess.run(["ip", "netns", "exec", lab.plan.vios("vios1").ns, "tc", "qdisc",
+                         "show"], capture_output=True, text=True, check=True).stdout
+    assert "tbf" not in qd, qd
+
+
+def test_more_allowed_downtime_converges_with_a_longer_pause(lab):
+    cp, src, dst = migrate(*BUSY, "--max-downtime", "3000")
+    assert cp.returncode == 0, cp.stderr
+    rec, _ = latest()
+    assert placements() == [(dst, "running")]
+    assert rec.stats["precopy"]["downtime_ms"] > 300  # more than the default limit allowed
+    assert rec.stats["telemetry"]["controls"]["max_downtime_ms"] == 3000
+
+
+def test_auto_converge_throttles_the_partition_until_it_converges(lab):
+    cp, src, dst = migrate(*BUSY, "--auto-converge", "--max-downtime", "300")
+    assert cp.returncode == 0, cp.stderr
+    rec, samples = latest()
+    assert placements() == [(dst, "running")]
+    assert max(s.get("throttle_pct") or 0 for s in samples) > 0, "QEMU throttled it"
+    assert "throttle" in cp.stderr
+
+
+def test_postcopy_is_opt_in_and_finishes_what_precopy_cannot(lab):
+    cp, src, _ = migrate(*BUSY, "--schedule", "stepped-downtime-postcopy")
+    assert cp.returncode == 2 and "opt-in" in cp.stderr
+    assert placements() == [(src, "running")]
+    cp, src, dst = migrate(*BUSY, "--postcopy")
+    assert cp.returncode == 0, cp.stderr
+    rec, _ = latest()
+    assert placements() == [(dst, "running")]
+    actions = rec.stats["telemetry"]["schedule_actions"]
+    assert [a["action"] for a in actions] == ["postcopy"]
+    assert rec.stats["precopy"]["downtime_ms"] < 1000  # no big final pause: pages follow
+
+
+def test_max_speed_limits_the_stream(lab):
+    workload("--rate", "0")
+    cp, _, _ = migrate()
+    assert cp.returncode == 0, cp.stderr
+    free, _ = latest()
+    cp, _, _ = migrate("--max-speed", "40")
+    assert cp.returncode == 0, cp.stderr
+    capped, _ = latest()
+    assert capped.stats["precopy"]["mean_bandwidth_bps"] < 48 * MIB
+    assert free.stats["precopy"]["mean_bandwidth_bps"] > 2 * capped.stats["precopy"][
+        "mean_bandwidth_bps"]
+
+
+def test_no_iteration_is_missed_when_they_come_fast(lab):
+    # 8 MiB dirtied at full speed, 1 ms allowed downtime: tens of passes a second
+    workload("--rate", "max", "--wss", "8")
+    src = here()
+    proc = subprocess.Popen([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t", other(src),
+                             "-p", "lpar1", "--max-downtime", "1", "--noprogress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        cli("migrlpar", "-o", "s", "-m", src, "-p", "lpar1")
+    _, err = proc.communicate(timeout=120)
+    workload("--rate", "0")
+    assert proc.returncode == 0 or "HSCLL408" in err, err
+    rec, samples = latest()
+    its = iteration_numbers(samples)
+    assert its == list(range(1, len(its) + 1))
+    seen = max(s.get("stats_iteration") or 0 for s in samples)
+    assert len(its) >= seen and len(its) >= 40, (len(its), seen)
+    if rec.result == "success":
+        assert len(its) == rec.stats["job"]["memory_iteration"]
+    times = [s["t"] for s in samples if s["kind"] == "iteration"]
+    peak = max(sum(1 for t in times if a <= t < a + 1.0) for a in times)
+    assert peak >= 20, f"only {peak} iterations per second: the case is not fast enough"
