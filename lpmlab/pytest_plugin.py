@@ -69,6 +69,7 @@ class MigrationOutcome:
     record: MigrationRecord | None
     frame: str | None  # where the partition is defined afterwards
     wall_s: float
+    samples: list[dict[str, Any]] = field(default_factory=list)  # pre-copy telemetry
 
     @property
     def ok(self) -> bool:
@@ -107,6 +108,16 @@ class MigrationOutcome:
     @property
     def bytes_sent(self) -> int:
         return int(self.job.get("data_processed", 0))
+
+    @property
+    def precopy(self) -> dict[str, Any]:
+        """The telemetry summary: iterations, downtime_ms, bytes_sent, max_throttle_pct..."""
+        return self.record.stats.get("precopy", {}) if self.record else {}
+
+    @property
+    def convergence_warning(self) -> str | None:
+        tele = self.record.stats.get("telemetry", {}) if self.record else {}
+        return tele.get("convergence_warning")
 
     @property
     def downtime_ms(self) -> int | None:
@@ -177,25 +188,31 @@ class Hmc:
         return cp.stdout.strip() or None
 
     def latest_record(self, partition: str, since: float) -> MigrationRecord | None:
+        return self._latest(partition, since)[0]
+
+    def _latest(self, partition: str, since: float
+                ) -> tuple[MigrationRecord | None, list[dict[str, Any]]]:
+        """The partition's migration record since ``since`` and its telemetry samples."""
         from lpmlab.hmc.system import Hmc as Controller
 
         c = Controller.open()
         try:
             recs = [r for r in c.store.latest(partition, 5) if r.started >= since - 1]
-            return recs[0] if recs else None
+            return (recs[0], c.store.samples(recs[0].id)) if recs else (None, [])
         finally:
             c.close()
 
     def outcome(self, partition: str, source: str, dest: str, rc: int, stderr: str,
                 started: float, wall_s: float) -> MigrationOutcome:
         where = self.where(partition)
-        return MigrationOutcome(partition, source, dest, rc, stderr,
-                                self.latest_record(partition, started),
-                                where[0] if len(where) == 1 else None, wall_s)
+        rec, samples = self._latest(partition, started)
+        return MigrationOutcome(partition, source, dest, rc, stderr, rec,
+                                where[0] if len(where) == 1 else None, wall_s, samples)
 
     def _argv(self, partition: str, source: str, dest: str, attrs: str | None,
               wait_minutes: int | None, extra: tuple[str, ...]) -> list[str]:
-        argv = ["migrlpar", "-o", "m", "-m", source, "-t", dest, "-p", partition]
+        # no live progress: the outcome carries the samples
+        argv = ["migrlpar", "-o", "m", "-m", source, "-t", dest, "-p", partition, "--noprogress"]
         if attrs:
             argv += ["-i", attrs]
         if wait_minutes is not None:

@@ -367,7 +367,7 @@ class LiveMigration:
         finally:
             # only a finished job sends job-completed; a failed one has nothing to wait for
             watcher.stop(wait_completed_s=1.0 if ok else 0.0)
-            if watcher.completed is None:
+            if watcher.completed is None and ok:
                 # the job-completed event did not come: the kept statistics stand in for it
                 final = mig.completed_stats(dom)
                 if not final:

@@ -97,19 +97,20 @@ class Workload:
                         timeout=15, check=True)
         if not settle:
             return self.read()
-        return self._settled(rate, wss_mib, before.pages if before.running else None)
+        return self._settled(rate, wss_mib)
 
-    def _settled(self, rate: int | None, wss: int | None, pages: int | None) -> WorkloadState:
+    def _settled(self, rate: int | None, wss: int | None) -> WorkloadState:
         deadline = time.monotonic() + SETTLE_S
         seen: list[WorkloadState] = []
         matching = 0
         while time.monotonic() < deadline:
             st = self.read()
             seen.append(st)
-            ok = (st.running and st.achieved_mibps is not None and st.pages != pages
+            ok = (st.running and st.achieved_mibps is not None
                   and rate in (None, st.rate_target) and wss in (None, st.wss_mib))
             matching = matching + 1 if ok else 0
-            # the first matching reading may mix both settings; the second is the new one's
+            # the stat is rewritten every second: the first matching reading may cover time
+            # before the change, the one a second later does not
             if matching >= 2:
                 return st
             time.sleep(1.0)

@@ -33,6 +33,10 @@ def test_hooks_run_in_version_order_with_only_the_contract_environment(mobile_pa
     out = migrate()
     assert out.ok, out.stderr
     assert out.frame == out.dest
+    # the outcome carries the pre-copy telemetry too
+    assert [s["iteration"] for s in out.samples if s["kind"] == "iteration"] == \
+        list(range(1, out.precopy["iterations"] + 1))
+    assert out.samples[-1]["downtime_ms"] == out.job["downtime"]
     for phase in ("check", "pre", "post"):
         assert [h.hook for h in out.hooks[phase]] == ["9-first", "10-second", "a-third"]
         assert all(h.rc == 0 for h in out.hooks[phase])
