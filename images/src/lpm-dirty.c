@@ -34,7 +34,10 @@
 #define SLICE_NS 10000000ull   /* pacing granularity: 10 ms */
 #define CTL_CHECK_NS 100000000ull
 #define STAT_NS 1000000000ull
-#define MAX_DEBT_NS 1000000000ull /* after a stall (migration pause) catch up at most 1 s */
+/* Time the partition did not run (a migration pause, an auto-converge throttle) is not made
+ * up for: like a CPU-bound application, it dirties less when it runs less. Two slices leave
+ * room for a late timer. */
+#define MAX_DEBT_NS (2 * SLICE_NS)
 #define CTL_PATH "/run/lpm-dirty.ctl"
 #define STAT_PATH "/run/lpm-dirty.stat"
 #define PID_PATH "/run/lpm-dirty.pid"

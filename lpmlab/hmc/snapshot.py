@@ -32,7 +32,7 @@ def _pseries_machine(hmc: Hmc, frame: str) -> str:
     return m.group(1) if m else "unknown"
 
 
-def _frame_state(hmc: Hmc, name: str, partitions: dict[str, PartitionState]) -> FrameState:
+def _frame_state(hmc: Hmc, name: str, copies: list[PartitionState]) -> FrameState:
     fp = hmc.plan.frame(name)
     f = fp.frame
     try:
@@ -41,7 +41,7 @@ def _frame_state(hmc: Hmc, name: str, partitions: dict[str, PartitionState]) -> 
         reachable = True
     except LpmlabError:
         host_uuid, machine, reachable = "", "unknown", False
-    here = [p for p in partitions.values() if p.frame == name]
+    here = [p for p in copies if p.frame == name]
     vios = hmc.topology.vios_on(name)
     active = hmc.migrations_on(name)
     version = hmc.qemu_version(name)
@@ -79,8 +79,9 @@ def _bridged_vlans(ns: str) -> frozenset[int]:
     return frozenset({1}) if up else frozenset()
 
 
-def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> dict[str, PartitionState]:
-    out = {}
+def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> list[PartitionState]:
+    """Every copy of every partition on every frame (a migrating partition has two)."""
+    out = []
     active = {m.partition for m in hmc.store.active()}
     for fp in hmc.plan.frames():
         conn = hmc.conn(fp.frame.name)
@@ -98,7 +99,7 @@ def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> dict[str, Partition
             rmc = False
             if info.name == subject and rmc_needed and info.state == "running":
                 rmc = _rmc_answers(hmc, info.name)
-            out[info.name] = PartitionState(
+            out.append(PartitionState(
                 name=info.name, lpar_id=int(md.get("lpar_id", topo.lpar_id)),
                 frame=fp.frame.name, state=info.state, memory_mb=mem, procs=procs,
                 proc_compat_mode=md.get("proc_compat_mode", topo.proc_compat_mode),
@@ -107,7 +108,20 @@ def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> dict[str, Partition
                 luns=(f"{topo.name}.img",) if topo.disk else (),
                 vscsi_adapters=1 if topo.disk else 0, desired_memory_mb=mem,
                 min_memory_mb=mem, max_memory_mb=mem, desired_procs=procs, min_procs=procs,
-                max_procs=procs, profile=md.get("profile", "default_profile"))
+                max_procs=procs, profile=md.get("profile", "default_profile")))
+    return out
+
+
+def stand_ins(copies: list[PartitionState]) -> dict[str, PartitionState]:
+    """One copy per partition: the running one (a migration's incoming copy is paused, a
+    leftover is shut off); the first listed on a tie. The other copies still count on their
+    frames (names, IDs, memory) through ``_frame_state``."""
+    rank = {"running": 0, "paused": 1, "pmsuspended": 1}
+    out: dict[str, PartitionState] = {}
+    for p in copies:
+        have = out.get(p.name)
+        if have is None or rank.get(p.state, 2) < rank.get(have.state, 2):
+            out[p.name] = p
     return out
 
 
@@ -189,9 +203,9 @@ def _answers(ns: str, addr: str) -> bool:
 
 
 def gather(hmc: Hmc, request: MigrationRequestView) -> LabSnapshot:
-    parts = _partitions(hmc, request.partition, request.migration_type == "active")
-    frames = {f.name: _frame_state(hmc, f.name, parts) for f in hmc.topology.frames}
-    return LabSnapshot(frames=frames, vios=_vios(hmc), partitions=parts,
+    copies = _partitions(hmc, request.partition, request.migration_type == "active")
+    frames = {f.name: _frame_state(hmc, f.name, copies) for f in hmc.topology.frames}
+    return LabSnapshot(frames=frames, vios=_vios(hmc), partitions=stand_ins(copies),
                        mover_reachable=_mover_reachable(hmc, request.source, request.dest),
                        storage_shared=_luns(hmc))
 
@@ -199,9 +213,9 @@ def gather(hmc: Hmc, request: MigrationRequestView) -> LabSnapshot:
 def inventory(hmc: Hmc) -> LabSnapshot:
     """Frames, VIOS and partitions without the probes a validation adds (RMC to the
     partition, TCP over the mover network): what the lslparmigr resource listings read."""
-    parts = _partitions(hmc, "", rmc_needed=False)
-    frames = {f.name: _frame_state(hmc, f.name, parts) for f in hmc.topology.frames}
-    return LabSnapshot(frames=frames, vios=_vios(hmc), partitions=parts,
+    copies = _partitions(hmc, "", rmc_needed=False)
+    frames = {f.name: _frame_state(hmc, f.name, copies) for f in hmc.topology.frames}
+    return LabSnapshot(frames=frames, vios=_vios(hmc), partitions=stand_ins(copies),
                        storage_shared=_luns(hmc))
 
 

@@ -105,6 +105,9 @@ class TestStopped:
         try:
             running = hmc.start_migration(mobile_partition.name)
             running.wait_transferring()
+            again = hmc.run("migrlpar", "-o", "v", "-m", home, "-t", running.dest, "-p",
+                            mobile_partition.name)
+            assert again.returncode != 0 and "HSCLL531" in again.stderr  # already migrating
             stop = running.stop()
             assert stop.returncode == 0, stop.stderr
             out = running.wait()
