@@ -42,6 +42,7 @@ class Hop:
     disk_before: DiskCheck
     disk_after: DiskCheck
     defined_on: list[str] = field(default_factory=list)
+    migration_id: str = ""
 
 
 def verify_disk(lab: Lab, name: str) -> DiskCheck:
@@ -98,14 +99,18 @@ class Demo:
         before = ssh_rtt(lab, self.partition)
         disk_before = verify_disk(lab, self.partition)
         log.progress(f"demo: migrlpar -o m -m {source} -t {dest} -p {self.partition}")
-        result = LiveMigration(hmc, self.partition, source, dest).run()
+        from lpmlab.cli.progress import MigrationProgress
+
+        result = LiveMigration(hmc, self.partition, source, dest,
+                               observer=MigrationProgress()).run()
         after = ssh_rtt(lab, self.partition)
         disk_after = verify_disk(lab, self.partition)
         j = result.stats
         return Hop(source, dest, result.wall_s, j.get("time_elapsed"), j.get("downtime"),
                    j.get("memory_iteration"), j.get("data_processed"),
                    result.record.stats.get("msp_bytes", {}), before, after, disk_before,
-                   disk_after, [p.frame for p in hmc.placements(self.partition)])
+                   disk_after, [p.frame for p in hmc.placements(self.partition)],
+                   result.record.id)
 
     def run(self, as_json: bool = False) -> int:
         plan = P.LabPlan.for_topology(topology.load())
@@ -154,6 +159,7 @@ class Demo:
                 f"{h.disk_after.records} after; gaps {h.disk_after.gaps}, bad "
                 f"{h.disk_after.bad} -> {'no gap' if h.disk_after.ok else 'PROBLEM'}",
                 f"  defined on           {', '.join(h.defined_on)}",
+                f"  pre-copy report      lpmlab report {h.migration_id}",
                 "",
             ]
         lines.append(f"demo finished in {total:.1f} s")

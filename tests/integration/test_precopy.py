@@ -177,7 +177,7 @@ def test_postcopy_is_opt_in_and_finishes_what_precopy_cannot(lab):
     assert rec.stats["precopy"]["downtime_ms"] < 1000  # no big final pause: pages follow
 
 
-def test_max_speed_limits_the_stream(lab):
+def test_max_speed_limits_the_stream(lab, tmp_path):
     workload("--rate", "0")
     cp, _, _ = migrate()
     assert cp.returncode == 0, cp.stderr
@@ -188,6 +188,16 @@ def test_max_speed_limits_the_stream(lab):
     assert capped.stats["precopy"]["mean_bandwidth_bps"] < 48 * MIB
     assert free.stats["precopy"]["mean_bandwidth_bps"] > 2 * capped.stats["precopy"][
         "mean_bandwidth_bps"]
+    # both runs overlaid
+    cp = cli("lpmlab", "report", "--compare", free.id, capped.id, "-o", str(tmp_path),
+             check=True)
+    rows = cp.stdout.splitlines()
+    assert rows[1].startswith(free.id) and rows[2].startswith(capped.id)
+    assert "speed 40MiB/s" in rows[2]
+    stem = f"compare-{free.id[:6]}-{capped.id[:6]}"
+    doc = json.loads((tmp_path / f"{stem}.json").read_text())
+    assert [d["id"] for d in doc["migrations"]] == [free.id, capped.id]
+    assert (tmp_path / f"{stem}.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_no_iteration_is_missed_when_they_come_fast(lab):
