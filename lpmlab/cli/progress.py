@@ -7,6 +7,7 @@ partition, plus every iteration's end. Warnings always get their own line.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -42,9 +43,11 @@ def bar(fraction: float, width: int = BAR) -> str:
 class MigrationProgress:
     """A TelemetryObserver that draws on stderr (or any text stream)."""
 
-    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None,
+                 columns: int | None = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
+        self.columns = columns  # None: the terminal's width at each redraw
         self.states: dict[str, _State] = {}
         self._lock = threading.Lock()
         self._drawn = 0          # lines of the live block on screen
@@ -111,7 +114,9 @@ class MigrationProgress:
 
     def _redraw(self) -> None:
         self._clear()
+        # a wrapped line would break the cursor-up redraw: cut to the terminal's width
+        width = (self.columns or shutil.get_terminal_size().columns) - 1
         for name, st in self.states.items():
-            self.stream.write("\x1b[K" + self.line(name, st) + "\n")
+            self.stream.write("\x1b[K" + self.line(name, st)[:width] + "\n")
         self._drawn = len(self.states)
         self.stream.flush()

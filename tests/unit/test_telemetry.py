@@ -247,11 +247,17 @@ def test_progress_off_a_terminal_is_plain_lines_and_the_bar_never_runs_backwards
 
 def test_progress_on_a_terminal_redraws_in_place():
     buf = io.StringIO()
-    p = MigrationProgress(buf, tty=True)
+    p = MigrationProgress(buf, tty=True, columns=200)
     p.sample("lpar1", {**it(1, 500 * MIB), "data_processed": 0})
     p.sample("lpar1", {"kind": "completed", "t": 5, "data_processed": 500 * MIB,
                        "data_remaining": 0, "downtime_ms": 80})
     assert "\x1b[1F" in buf.getvalue() and bar(1.0) in buf.getvalue()
+    # a narrow terminal: lines are cut, never wrapped (a wrapped line breaks the redraw)
+    narrow = io.StringIO()
+    p = MigrationProgress(narrow, tty=True, columns=40)
+    p.sample("lpar1", {**it(1, 500 * MIB), "data_processed": 0})
+    drawn = [ln.split("\x1b[K")[-1] for ln in narrow.getvalue().splitlines()]
+    assert drawn and all(len(ln) <= 39 for ln in drawn)
 
 
 def test_samples_are_stored_in_order_and_the_latest_gives_live_bytes(tmp_path):
