@@ -81,6 +81,7 @@ class JobWatcher:
         self.job_seen = threading.Event()
         self.errors: list[str] = []
         self._job_start: float | None = None
+        self._last_emitted = 0.0
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -206,12 +207,15 @@ class JobWatcher:
     def job_end(self, final: dict[str, Any], fallback: float) -> float:
         """When the job ended, on this watcher's clock. The completed event comes only after
         libvirt's finish and confirm phases (seconds later): the job's own elapsed time,
-        counted from when the job started, says when the transfer and pause really ended."""
+        counted from when the job started, says when the transfer and pause really ended
+        (never before a sample already taken: the start is estimated to a read's latency)."""
         if self._job_start is None or final.get("time_elapsed") is None:
             return fallback
-        return min(fallback, self._job_start + final["time_elapsed"] / 1000.0)
+        end = self._job_start + final["time_elapsed"] / 1000.0
+        return min(fallback, max(end, self._last_emitted))
 
     def _emit(self, sample: Sample) -> None:
+        self._last_emitted = max(self._last_emitted, float(sample.get("t") or 0.0))
         try:
             self.on_sample(sample)
         except Exception:  # noqa: BLE001 - a consumer's bug must not stop the telemetry
