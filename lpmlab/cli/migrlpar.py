@@ -25,6 +25,7 @@ from lpmlab.hmc.attributes import (
     parse_attributes,
     read_attribute_file,
 )
+from lpmlab.hmc.hooks import DEFAULT_WAIT_MINUTES
 from lpmlab.hmc.precopy import SCHEDULES, Controls
 from lpmlab.hmc.validation import OVERRIDE_CHOICES
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from lpmlab.hmc.system import Hmc
 
 PARTIAL = 100
-DEFAULT_WAIT_MINUTES = 3
 DEFAULT_DETAIL_LEVEL = 1
 # The tri-state overrides (1 = required, 2 = if possible, 0 = off) and their values.
 OVERRIDES = OVERRIDE_CHOICES

@@ -19,6 +19,8 @@ from lpmlab.errors import DeadlineError, RmcError
 
 RUNNER = "lpm-drmgr-hooks"
 PHASES = ("check", "undocheck", "pre", "post")
+# -w: minutes the partition OS may take for its hooks (check and pre); the HMC default
+DEFAULT_WAIT_MINUTES = 3
 
 
 @dataclass

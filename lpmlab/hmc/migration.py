@@ -81,9 +81,6 @@ def dest_storage_vios(hmc: Hmc, dest: str) -> P.ViosPlan:
                          fix=f"add a VIOS on {dest} to the topology")
 
 
-DEFAULT_WAIT_MINUTES = 3
-
-
 class LiveMigration:
     """One active migration of one partition from ``source`` to ``dest``."""
 
@@ -103,7 +100,7 @@ class LiveMigration:
         self.profile = profile  # -n: the profile the partition has on the destination
         self.overrides = dict(overrides or {})  # --redundantvios, --mpio, ...: 0/1/2
         # -w: minutes the partition OS may take (its hooks); 0 = no limit; HMC default 3
-        minutes = DEFAULT_WAIT_MINUTES if wait_minutes is None else wait_minutes
+        minutes = hooks.DEFAULT_WAIT_MINUTES if wait_minutes is None else wait_minutes
         self.wait_s: float | None = minutes * 60.0 if minutes else None
         self.controls = controls or precopy.Controls()
         self.controls.check()

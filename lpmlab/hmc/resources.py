@@ -15,6 +15,7 @@ from typing import Any
 from lpmlab.errors import NotFoundError, UsageError
 from lpmlab.fabric.plan import LabPlan
 from lpmlab.hmc import codes, msp_settings
+from lpmlab.hmc.hooks import DEFAULT_WAIT_MINUTES
 from lpmlab.hmc.store import MigrationRecord
 from lpmlab.hmc.validation import CODES as VCODES
 from lpmlab.hmc.validation import (
@@ -30,7 +31,6 @@ PARTITION_RESOURCES = ("procpool", "mem", "virtualio")
 # One migrlpar command migrates at most this many partitions (each runs in its own thread and
 # takes a migration slot on both frames; the default frames allow 16).
 MAX_LPARS_PER_MIGRLPAR_CMD = 10
-DEFAULT_WAIT_MINUTES = 3
 DEFAULT_POOL = "DefaultPool"
 FIRST_CLIENT_SLOT = 2  # virtual slots 0 and 1 hold the virtual serial adapters
 NONE = "none"  # what the HMC prints for an empty list
