@@ -498,7 +498,7 @@ def read_record(cell: Cell, rec: MigrationRecord, samples: list[dict[str, Any]])
     cell.bytes_sent = s["bytes_sent"] if s["bytes_sent"] is not None else \
         job.get("data_processed")
     cell.max_throttle_pct = s["max_throttle_pct"]
-    cell.iteration_events = rec.stats.get("iteration_events")
+    cell.iteration_events = (rec.stats.get("precopy") or {}).get("iteration_events")
     done = next((x for x in reversed(samples) if x.get("kind") == "completed"), None)
     if cell.converged:
         # the completed job's own pass count (QEMU's dirty-sync count)

@@ -103,7 +103,6 @@ class LiveMigration:
         minutes = hooks.DEFAULT_WAIT_MINUTES if wait_minutes is None else wait_minutes
         self.wait_s: float | None = minutes * 60.0 if minutes else None
         self.controls = controls or precopy.Controls()
-        self.controls.check()
         self.observer = observer
         self._schedule_stop: str | None = None  # why a schedule aborted the transfer
 
@@ -293,7 +292,7 @@ class LiveMigration:
             rec.state = "Migration In Progress"
             rec.phase("transfer")
             hmc.store.save(rec)
-            self._watched_migrate(dom, req, rec)
+            final = self._watched_migrate(dom, req, rec)
             if rmc is not None:
                 rec.phase("secondary processors online")
                 try:
@@ -302,8 +301,7 @@ class LiveMigration:
                     # the partition did move: a warning for the record, not a failure
                     rec.stats["vcpu_error"] = exc.message
                 rec.stats["vcpu"] = vplan.record()
-            new = hmc.conn(self.dest).lookup(self.partition)
-            rec.stats["job"] = _clean(mig.completed_stats(new) if new else {})
+            rec.stats["job"] = _clean(final)
             # as PowerVM: the current configuration becomes the -n profile (else replaces
             # the last activated one)
             try:
@@ -347,9 +345,10 @@ class LiveMigration:
                              detail=message) from exc
 
     def _watched_migrate(self, dom: Any, req: mig.MigrationRequest,
-                         rec: MigrationRecord) -> None:
+                         rec: MigrationRecord) -> dict[str, Any]:
         """The libvirt migration with its telemetry: samples stored with the record, the
-        schedule's actions applied while the job runs, the observer told."""
+        schedule's actions applied while the job runs, the observer told. Returns the
+        completed job's statistics, as the destination keeps them."""
         telemetry = precopy.Telemetry(self.partition, rec.id, self.hmc.store, self.controls,
                                       self.observer)
         watcher = tele.JobWatcher(dom, telemetry.on_sample,
@@ -358,28 +357,27 @@ class LiveMigration:
         telemetry.act = lambda a: self._apply_all(watcher, [a])
         watcher.start()
         ok = False
+        final: dict[str, Any] = {}
         try:
             mig.migrate(dom, req)
             ok = True
         finally:
             # only a finished job sends job-completed; a failed one has nothing to wait for
             watcher.stop(wait_completed_s=1.0 if ok else 0.0)
-            if watcher.completed is None and ok:
-                # the job-completed event did not come: the kept statistics stand in for it
-                final = mig.completed_stats(dom)
-                if not final:
-                    new = self.hmc.conn(self.dest).lookup(self.partition)
-                    final = mig.completed_stats(new) if new is not None else {}
-                if final:
+            if ok:
+                new = self.hmc.conn(self.dest).lookup(self.partition)
+                final = mig.completed_stats(new) if new is not None else {}
+                if watcher.completed is None and final:
+                    # the job-completed event did not come: the kept statistics stand in
                     telemetry.on_sample(tele.sample_from_stats(
                         final, t=watcher.job_end(final, watcher.now()), kind="completed",
                         iteration=watcher.events[-1][1] if watcher.events else None))
             telemetry.flush()
             rec.stats["telemetry"] = telemetry.record()
             rec.stats["precopy"] = telemetry.summary()
-            rec.stats["iteration_events"] = len(watcher.events)
             if watcher.errors:
                 rec.stats["telemetry"]["control_errors"] += watcher.errors
+        return final
 
     def _apply_all(self, watcher: tele.JobWatcher, actions: list[precopy.Action]) -> None:
         for a in actions:

@@ -18,7 +18,7 @@ from lpmlab.errors import UsageError
 Sample = dict[str, Any]
 MIB = 1024 * 1024
 DEFAULT_DOWNTIME_MS = 300   # QEMU's downtime-limit, which libvirt leaves alone
-PROGRESS = 0.9              # an iteration progresses when it leaves < 90 % of the best so far
+PROGRESS = 0.9              # a pass progresses when it leaves < 90 % of the best so far
 
 
 @dataclass(frozen=True)
@@ -62,15 +62,9 @@ class Controls:
     schedule: str = "none"
 
     def __post_init__(self) -> None:
+        """Controls that cannot work never exist: UsageError before anything starts."""
         if self.schedule == "none" and self.postcopy:
             object.__setattr__(self, "schedule", "postcopy-on-stall")
-
-    @property
-    def plan(self) -> Schedule:
-        return SCHEDULES[self.schedule]
-
-    def check(self) -> None:
-        """Raise UsageError (nothing started) for a control that cannot work."""
         if self.schedule not in SCHEDULES:
             raise UsageError(f"unknown convergence schedule {self.schedule!r}",
                              fix=f"choose one of: {', '.join(SCHEDULES)}")
@@ -86,6 +80,10 @@ class Controls:
                                  fix=f"give a positive number, or leave {name} out")
 
     @property
+    def plan(self) -> Schedule:
+        return SCHEDULES[self.schedule]
+
+    @property
     def mover_mbit(self) -> int | None:
         if self.mover_bandwidth_mib is None:
             return None
@@ -93,9 +91,6 @@ class Controls:
 
     def record(self) -> dict[str, Any]:
         return {**asdict(self), "schedule_description": self.plan.description}
-
-    def any(self) -> bool:
-        return self != Controls()
 
 
 @dataclass
@@ -106,12 +101,29 @@ class Action:
 
 
 @dataclass
+class PassProgress:
+    """Whether each pre-copy pass made progress: left less than 90 % of the smallest
+    remaining seen at a pass so far. The first pass sends all memory and is not judged."""
+
+    best: int | None = None
+
+    def judge(self, s: Sample) -> bool | None:
+        """True: progress; False: a stall; None: not a pass that can be judged."""
+        remaining = s.get("data_remaining", s.get("memory_remaining"))
+        if s.get("kind") != "iteration" or remaining is None or (s.get("iteration") or 0) < 2:
+            return None
+        made = self.best is None or remaining < self.best * PROGRESS
+        self.best = remaining if self.best is None else min(self.best, remaining)
+        return made
+
+
+@dataclass
 class ScheduleRunner:
     """Turns iteration samples into the schedule's actions; pure, so it is unit-tested."""
 
     controls: Controls
     downtime_ms: int = 0
-    best: int | None = None
+    progress: PassProgress = field(default_factory=PassProgress)
     stalls: int = 0
     done: bool = False
     log: list[dict[str, Any]] = field(default_factory=list)
@@ -125,18 +137,14 @@ class ScheduleRunner:
         return []
 
     def on_sample(self, s: Sample) -> list[Action]:
-        remaining = s.get("data_remaining", s.get("memory_remaining"))
-        if s.get("kind") != "iteration" or remaining is None or self.done:
+        if self.done:
             return []
-        if (s.get("iteration") or 0) <= 1 or self.best is None:
-            # the first pass sends all memory: its 'remaining' says nothing about progress
-            if (s.get("iteration") or 0) > 1:
-                self.best = remaining
+        made = self.progress.judge(s)
+        if made is None:
             return []
-        if remaining < self.best * PROGRESS:
-            self.best, self.stalls = remaining, 0
+        if made:
+            self.stalls = 0
             return []
-        self.best = min(self.best, remaining)
         plan = self.controls.plan
         it = s.get("iteration")
         if plan.grow_downtime and self.downtime_ms < plan.cap_ms:
@@ -172,23 +180,23 @@ class ConvergenceWatch:
     partition: str
     controls: Controls
     behind: int = 0
-    best: int | None = None
+    progress: PassProgress = field(default_factory=PassProgress)
     warning: str | None = None
 
     def on_sample(self, s: Sample, downtime_ms: int | None = None) -> str | None:
         if self.warning is not None or s.get("kind") != "iteration":
             return None
         dirty, bw = s.get("dirty_rate_bps"), s.get("bandwidth_bps")
-        remaining = s.get("data_remaining", s.get("memory_remaining"))
-        it = s.get("iteration") or 0
-        if dirty is None or not bw or remaining is None or it < 2:
+        if dirty is None or not bw:
             return None
-        progressed = self.best is None or remaining < self.best * PROGRESS
-        self.best = remaining if self.best is None else min(self.best, remaining)
+        progressed = self.progress.judge(s)
+        if progressed is None:
+            return None
         self.behind = self.behind + 1 if dirty >= bw * 0.95 and not progressed else 0
         if self.behind < 2:
             return None
         c = self.controls
+        it, remaining = s["iteration"], s.get("data_remaining", s.get("memory_remaining"))
         link = (f"the mover link, capped at {c.mover_bandwidth_mib:g} MiB/s "
                 "(--mover-bandwidth)," if c.mover_bandwidth_mib else "the mover link")
         fixes = [f"lower the partition's dirty rate (lpmlab workload {self.partition} "
@@ -240,7 +248,6 @@ class Telemetry:
         self.runner = ScheduleRunner(controls)
         self.watch = ConvergenceWatch(partition, controls)
         self.act: Callable[[Action], None] = lambda a: None
-        self.started = time.time()
         self._flushed = 0
         self._last_flush = 0.0
         self._lock = threading.Lock()
@@ -274,8 +281,9 @@ class Telemetry:
         return summarize(self.samples, wall_s)
 
     def record(self) -> dict[str, Any]:
-        """What goes into the migration record's stats (the samples have their own table)."""
-        return {"controls": self.controls.record(), "schedule_actions": self.runner.log,
+        """What goes into the migration record's stats (the samples have their own table;
+        the controls are the record's ``stats.controls``)."""
+        return {"schedule_actions": self.runner.log,
                 "convergence_warning": self.watch.warning, "control_errors": self.errors,
                 "samples": len(self.samples)}
 

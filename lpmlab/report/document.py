@@ -17,7 +17,7 @@ Doc = dict[str, Any]
 
 def build(rec: MigrationRecord, samples: list[dict[str, Any]]) -> Doc:
     tele = rec.stats.get("telemetry") or {}
-    controls = tele.get("controls") or rec.stats.get("controls") or {}
+    controls = rec.stats.get("controls") or {}
     summary = summarize(samples, rec.stats.get("wall_s"))
     return {
         "id": rec.id, "partition": rec.partition, "source_sys": rec.source_sys,

@@ -152,7 +152,7 @@ def test_more_allowed_downtime_converges_with_a_longer_pause(lab):
     rec, _ = latest()
     assert placements() == [(dst, "running")]
     assert rec.stats["precopy"]["downtime_ms"] > 300  # more than the default limit allowed
-    assert rec.stats["telemetry"]["controls"]["max_downtime_ms"] == 3000
+    assert rec.stats["controls"]["max_downtime_ms"] == 3000
 
 
 def test_auto_converge_throttles_the_partition_until_it_converges(lab):

@@ -32,12 +32,12 @@ SAMPLES = [
 
 
 def test_the_document_carries_controls_summary_window_and_every_sample():
-    tele = {"controls": {"mover_bandwidth_mib": 115, "auto_converge": True,
-                         "schedule": "stepped-downtime"},
-            "schedule_actions": [{"t": 1.4, "iteration": 2, "action": "downtime",
+    controls = {"mover_bandwidth_mib": 115, "auto_converge": True,
+                "schedule": "stepped-downtime"}
+    tele = {"schedule_actions": [{"t": 1.4, "iteration": 2, "action": "downtime",
                                   "value": 600, "reason": "iteration 2 made no progress"}],
             "convergence_warning": "warning: lpar1 dirties memory ..."}
-    doc = document.build(record(telemetry=tele), SAMPLES)
+    doc = document.build(record(telemetry=tele, controls=controls), SAMPLES)
     assert doc["samples"] == SAMPLES
     assert doc["summary"]["iterations"] == 2 and doc["summary"]["downtime_ms"] == 90
     assert doc["summary"]["total_time_s"] == 4.2 and doc["summary"]["transfer_s"] == 1.65
@@ -55,7 +55,7 @@ def test_the_document_carries_controls_summary_window_and_every_sample():
 
 def test_plain_precopy_says_so_and_compare_lists_each_run():
     a = document.build(record(), SAMPLES)
-    b = document.build(record(telemetry={"controls": {"max_speed_mib": 40}}), SAMPLES)
+    b = document.build(record(controls={"max_speed_mib": 40}), SAMPLES)
     assert "controls: none (plain pre-copy)" in document.table(a)
     lines = document.compare_table([a, b]).splitlines()
     assert len(lines) == 3 and lines[1].startswith(a["id"]) and "speed 40MiB/s" in lines[2]

@@ -188,15 +188,14 @@ def test_progress_resets_patience_and_plain_precopy_never_acts():
 
 def test_postcopy_is_opt_in():
     with pytest.raises(UsageError, match="opt-in"):
-        P.Controls(schedule="stepped-downtime-postcopy").check()
+        P.Controls(schedule="stepped-downtime-postcopy")
     c = P.Controls(postcopy=True)
-    c.check()
     assert c.schedule == "postcopy-on-stall"
     assert run(c, [512, 200, 199, 199, 199]) == [(5, "postcopy", None)]
     with pytest.raises(UsageError, match="schedule"):
-        P.Controls(schedule="warp").check()
+        P.Controls(schedule="warp")
     with pytest.raises(UsageError, match="--max-downtime"):
-        P.Controls(max_downtime_ms=0).check()
+        P.Controls(max_downtime_ms=0)
 
 
 def test_max_downtime_is_applied_at_job_start_and_steps_from_it():
