@@ -231,15 +231,13 @@ class MigrationStore:
 
     def latest_sample(self, mid: str, *, with_field: str = "data_processed") \
             -> dict[str, Any] | None:
-        """The newest sample of ``mid`` that carries ``with_field`` (live bytes)."""
+        """The newest sample of ``mid`` that carries ``with_field`` (live bytes): samples of a
+        burst of iteration events may carry only their time and number."""
         with self._db() as db:
-            rows = db.execute("SELECT data FROM samples WHERE migration_id=? ORDER BY seq DESC "
-                              "LIMIT 20", (mid,)).fetchall()
-        for r in rows:
-            s = json.loads(r[0])
-            if s.get(with_field) is not None:
-                return s
-        return None
+            row = db.execute("SELECT data FROM samples WHERE migration_id=? AND "
+                             "json_extract(data, ?) IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                             (mid, f"$.{with_field}")).fetchone()
+        return json.loads(row[0]) if row else None
 
     def find(self, ref: str) -> MigrationRecord | None:
         """A migration by ID (or a unique ID prefix), or a partition's latest migration."""

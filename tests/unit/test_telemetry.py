@@ -272,6 +272,10 @@ def test_samples_are_stored_in_order_and_the_latest_gives_live_bytes(tmp_path):
     got = store.samples(rec.id)
     assert [s["iteration"] for s in got] == [1, 2, 3, 4]
     assert store.latest_sample(rec.id)["data_processed"] == 3 * MIB
+    # a long burst of events whose samples carry no numbers does not hide the last bytes
+    store.add_samples(rec.id, [{"kind": "iteration", "iteration": 5 + i, "t": 5 + i / 100}
+                               for i in range(40)])
+    assert store.latest_sample(rec.id)["data_processed"] == 3 * MIB
     assert store.find(rec.id[:5]).id == rec.id and store.find("lpar1").id == rec.id
     assert store.find("nope") is None
 
