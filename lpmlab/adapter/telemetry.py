@@ -188,12 +188,12 @@ class JobWatcher:
         stats: dict[str, Any] = {}
         if iterations:
             stats = self._read()
-        for t, kind, payload in pending:
+        for item in pending:
+            t, kind, payload = item
             if kind == "iteration":
-                latest = (t, kind, payload) == iterations[-1]
                 sample = (sample_from_stats(stats, t=t, kind="iteration", iteration=payload)
-                          if latest and stats else {"t": round(t, 4), "kind": "iteration",
-                                                    "iteration": payload})
+                          if item is iterations[-1] and stats
+                          else {"t": round(t, 4), "kind": "iteration", "iteration": payload})
                 self._emit(sample)
             else:
                 sample = sample_from_stats(payload, t=self.job_end(payload, t), kind="completed",

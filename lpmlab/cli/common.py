@@ -35,6 +35,12 @@ def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None 
     return rc or 0
 
 
+def unknown_partition(name: str) -> UsageError:
+    """A command named a partition the lab does not have."""
+    return UsageError(f"no partition {name} in the lab", code="HSCL8012",
+                      fix="list them with 'lssyscfg -r lpar -m sys1'")
+
+
 def emit(text: str) -> None:
     """Machine-readable output: stdout only, nothing when empty."""
     if text:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lpmlab.cli.common import unknown_partition
 from lpmlab.errors import UsageError
 
 
@@ -38,8 +39,7 @@ def push(args: argparse.Namespace) -> int:
     try:
         plan.partition(args.partition)
     except KeyError:
-        raise UsageError(f"no partition {args.partition} in the lab", code="HSCL8012",
-                         fix="list them with 'lssyscfg -r lpar -m sys1'") from None
+        raise unknown_partition(args.partition) from None
     ch = lab.rmc(args.partition, state)
     try:
         push_files(ch, files)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lpmlab.cli.common import emit
+from lpmlab.cli.common import emit, unknown_partition
 from lpmlab.errors import UsageError
 
 
@@ -21,8 +21,7 @@ def workload(args: argparse.Namespace) -> int:
         try:
             hmc.topology.partition(args.partition)
         except KeyError:
-            raise UsageError(f"no partition {args.partition} in the lab", code="HSCL8012",
-                             fix="list them with 'lssyscfg -r lpar -m sys1'") from None
+            raise unknown_partition(args.partition) from None
         ch = hmc.rmc(args.partition)
         try:
             w = Workload(ch)

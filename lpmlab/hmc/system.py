@@ -12,7 +12,7 @@ from lpmlab.adapter.connection import DomainInfo, FrameConnection
 from lpmlab.errors import LpmlabError, NotFoundError
 from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
-from lpmlab.fabric.lab import LabState, load_state
+from lpmlab.fabric.lab import Lab, LabState, load_state
 from lpmlab.hmc import codes
 from lpmlab.hmc.store import MigrationRecord, MigrationStore, controller_alive
 
@@ -138,11 +138,7 @@ class Hmc:
 
     def rmc(self, partition: str) -> Any:
         """An RMC (SSH) channel to the partition's OS."""
-        from lpmlab.rmc.channel import RmcChannel
-
-        p = self.topology.partition(partition)
-        return RmcChannel(partition, str(p.address), self.plan.ssh_key, ns=P.HUB_NS,
-                          host_key=self.state.host_keys.get(partition))
+        return Lab(self.plan).rmc(partition, self.state)
 
     def active_migration(self, partition: str) -> MigrationRecord | None:
         for m in self.store.active():
