@@ -200,9 +200,9 @@ def test_max_speed_limits_the_stream(lab, tmp_path):
     assert (tmp_path / f"{stem}.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_no_iteration_is_missed_when_they_come_fast(lab):
-    # 8 MiB dirtied at full speed, 1 ms allowed downtime: tens of passes a second
-    workload("--rate", "max", "--wss", "8")
+def burst_run() -> tuple[list[int], int]:
+    """One full-speed migration of lpar1 (8 MiB dirtied, 1 ms allowed downtime), stopped after
+    30 s if still going. Every pass it made must be in the samples; returns (passes, peak/s)."""
     src = here()
     proc = subprocess.Popen([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t", other(src),
                              "-p", "lpar1", "--max-downtime", "1", "--noprogress"],
@@ -212,15 +212,33 @@ def test_no_iteration_is_missed_when_they_come_fast(lab):
     except subprocess.TimeoutExpired:
         cli("migrlpar", "-o", "s", "-m", src, "-p", "lpar1")
     _, err = proc.communicate(timeout=120)
-    workload("--rate", "0")
     assert proc.returncode == 0 or "HSCLL408" in err, err
     rec, samples = latest()
     its = iteration_numbers(samples)
     assert its == list(range(1, len(its) + 1))
     seen = max(s.get("stats_iteration") or 0 for s in samples)
-    assert len(its) >= seen and len(its) >= 40, (len(its), seen)
+    assert len(its) >= seen, (len(its), seen)
     if rec.result == "success":
         assert len(its) == rec.stats["job"]["memory_iteration"]
     times = [s["t"] for s in samples if s["kind"] == "iteration"]
     peak = max(sum(1 for t in times if a <= t < a + 1.0) for a in times)
-    assert peak >= 20, f"only {peak} iterations per second: the case is not fast enough"
+    return its, peak
+
+
+def test_no_iteration_is_missed_when_they_come_fast(lab):
+    # 8 MiB dirtied at full speed, 1 ms allowed downtime: tens of passes a second. On a loaded
+    # box the guest's vCPU can stall for a whole pass, and then QEMU rightly converges early
+    # (seen: 11 and 21 passes next to a CPU hog); completeness is checked on every run, the
+    # speed is only the case's precondition.
+    workload("--rate", "max", "--wss", "8")
+    runs = []
+    try:
+        for _ in range(5):
+            its, peak = burst_run()
+            runs.append((len(its), peak))
+            if len(its) >= 40 and peak >= 20:
+                break
+    finally:
+        workload("--rate", "0")
+    assert any(n >= 40 and peak >= 20 for n, peak in runs), (
+        f"(passes, peak passes/s) per run: {runs}: the case never ran fast enough")
