@@ -12,6 +12,7 @@ import libvirt
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from lpmlab.adapter import domain_xml
+from lpmlab.adapter.migration import POSTCOPY_REASONS
 from lpmlab.errors import HypervisorError
 
 _event_loop_started = False
@@ -54,6 +55,7 @@ class DomainInfo:
     metadata: dict[str, str]
     job_active: bool
     profiles: tuple[dict[str, str], ...] = ()
+    postcopy: str | None = None  # "active" | "failed": this copy is half of a post-copy
 
 
 STATE_NAMES = {
@@ -209,7 +211,8 @@ class FrameConnection:
             md = domain_xml.read_metadata_element(xml) if xml else {}
             profiles = domain_xml.read_profiles_element(xml) if xml else ()
             return DomainInfo(dom.name(), dom.UUIDString(), STATE_NAMES.get(state, "other"),
-                              bool(dom.isPersistent()), md, job, profiles)
+                              bool(dom.isPersistent()), md, job, profiles,
+                              POSTCOPY_REASONS.get((state, reason)))
         except libvirt.libvirtError as exc:
             raise HypervisorError(f"{self.frame}: cannot read domain {dom.name()}: {exc}") \
                 from exc

@@ -12,6 +12,15 @@ from lpmlab.errors import HypervisorError
 LIVE_FLAGS = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
               | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
 
+# (state, reason) of either side of a post-copy migration: after the switch the destination
+# runs and the source, paused, still holds the pages not yet sent
+POSTCOPY_REASONS = {
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY): "active",
+    (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY): "active",
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED): "failed",
+    (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY_FAILED): "failed",
+}
+
 
 @dataclass
 class MigrationRequest:
@@ -74,6 +83,34 @@ def abort(dom: libvirt.virDomain) -> None:
         dom.abortJob()
     except libvirt.libvirtError as exc:
         raise HypervisorError(f"cannot abort the job of {dom.name()}: {exc}") from exc
+
+
+def postcopy_phase(dom: libvirt.virDomain) -> str | None:
+    """"active" or "failed" when the domain is one side of a post-copy migration, else None."""
+    try:
+        return POSTCOPY_REASONS.get(tuple(dom.state()))
+    except libvirt.libvirtError:
+        return None
+
+
+def restart(dom: libvirt.virDomain) -> list[str]:
+    """Power the domain off and boot it again from its (shared) disk; return what was done.
+    For a copy whose memory cannot be trusted (a failed post-copy): its disk is the truth."""
+    done = []
+    try:
+        if not dom.isPersistent():
+            # keep the definition the copy runs with: destroy would drop a transient domain
+            dom.connect().defineXML(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE
+                                                | libvirt.VIR_DOMAIN_XML_SECURE))
+            done.append("defined")
+        if dom.isActive():
+            dom.destroy()
+            done.append("powered off")
+        dom.create()
+        done.append("booted from its disk")
+    except libvirt.libvirtError as exc:
+        raise HypervisorError(f"cannot restart {dom.name()}: {exc}") from exc
+    return done
 
 
 def remove_copy(dom: libvirt.virDomain) -> None:

@@ -44,6 +44,15 @@ CODES: dict[str, tuple[str, str]] = {
                  "the partition keeps running on {sys}; see 'lpmlab report {id}', then lower "
                  "its dirty rate (lpmlab workload), raise the mover bandwidth, allow more "
                  "downtime (--max-downtime) or add --auto-converge"),
+    "HSCLL453": ("The post-copy migration of partition {obj} was interrupted after the switch: "
+                 "it runs on {dest} but part of its memory is only on {sys} ({detail}).",
+                 "nothing was removed and its disk is intact; post-copy cannot be resumed in "
+                 "this lab, so 'migrlpar -o r -m {sys} -p {obj} --force' boots it again from "
+                 "its disk on {dest} (what was in its memory is lost)"),
+    "HSCLL454": ("The migration of partition {obj} has switched to post-copy and can no longer "
+                 "be stopped.",
+                 "it already runs on {dest}; wait for the rest of its memory to follow "
+                 "(lslparmigr -r lpar -m {sys})"),
     "HSCLL415": ("The mover service partition {obj} already carries {detail} migrations, its "
                  "configured limit.",
                  "wait for one to finish (lslparmigr -r msp -m {sys}) or raise it with "

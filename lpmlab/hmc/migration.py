@@ -322,6 +322,15 @@ class LiveMigration:
                     vcpu.bring_secondaries_online(rmc, vplan, self.partition)
             rec.stats["job"] = _clean(mig.completed_stats(dom))
             rec.error = message
+            halves = postcopy_halves(hmc, self.partition)
+            if halves:
+                # Each copy holds part of the memory: neither may be removed, and its OS
+                # cannot answer hooks while it waits for pages that will not come.
+                rec.state, rec.result = "Migration Failed", "failed"
+                rec.stats["postcopy_failed"] = halves
+                rec.phase("failed", error=message, postcopy=halves)
+                raise hscl_error(MigrationError, "HSCLL453", obj=self.partition,
+                                 sys=self.source, dest=self.dest, detail=message) from exc
             where = settle_after_failure(hmc, self.partition, self.source, self.dest)
             rec.phase("settled", frame=where)
             if where is not None:
@@ -394,6 +403,14 @@ class LiveMigration:
 SETTLE_SECONDS = 15.0
 
 
+def postcopy_halves(hmc: Hmc, partition: str) -> dict[str, str]:
+    """Frame -> phase of each copy of ``partition`` that is one side of an interrupted
+    post-copy migration; empty when there is none."""
+    halves = {p.frame: p.info.postcopy for p in hmc.placements(partition)
+              if p.info.postcopy is not None}
+    return halves if "failed" in halves.values() else {}
+
+
 def settle_after_failure(hmc: Hmc, partition: str, source: str, dest: str) -> str | None:
     """After a failed transfer, leave the partition in exactly one place and say where.
 
@@ -427,16 +444,22 @@ def stop(hmc: Hmc, partition: str, source: str) -> MigrationRecord:
     rec = hmc.active_migration(partition)
     if rec is None or rec.source_sys != source:
         raise hscl_error(MigrationError, "HSCLL409", obj=partition, sys=source)
-    hmc.store.set_state(rec.id, "Migration Stopping")
     dom = hmc.conn(source).lookup(partition)
     if dom is None:
         raise hscl_error(MigrationError, "HSCLL409", obj=partition, sys=source)
+    if mig.postcopy_phase(dom) is not None:
+        # after the switch the destination runs the partition: there is nothing to go back to
+        raise hscl_error(MigrationError, "HSCLL454", obj=partition, sys=source,
+                         dest=rec.dest_sys)
+    hmc.store.set_state(rec.id, "Migration Stopping")
     try:
         mig.abort(dom)
     except HypervisorError as exc:
-        # The transfer ended on its own between our read and the abort.
+        # The transfer ended on its own, or switched to post-copy, since our read.
         hmc.store.set_state(rec.id, rec.state)
-        raise hscl_error(MigrationError, "HSCLL409", obj=partition, sys=source) from exc
+        code = "HSCLL454" if mig.postcopy_phase(dom) is not None else "HSCLL409"
+        raise hscl_error(MigrationError, code, obj=partition, sys=source,
+                         dest=rec.dest_sys) from exc
     return rec
 
 

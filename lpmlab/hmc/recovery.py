@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from lpmlab.adapter import migration as mig
 from lpmlab.adapter.connection import FrameConnection
 from lpmlab.errors import HypervisorError, LpmlabError, MigrationError
+from lpmlab.hmc.migration import postcopy_halves
 from lpmlab.hmc.store import IN_PROGRESS_STATES, MigrationRecord, controller_alive
 from lpmlab.hmc.system import Hmc, Placement, hscl_error
 
@@ -84,6 +85,28 @@ def _keeper(placements: list[Placement], preferred: list[str]) -> Placement | No
     return min(placements, key=rank) if placements else None
 
 
+def _postcopy_keeper(hmc: Hmc, partition: str, halves: dict[str, str],
+                     records: list[MigrationRecord], force: bool) -> Placement:
+    """The copy to boot again after an interrupted post-copy: the destination's, which ran
+    (and wrote to the shared disk) after the switch — resuming the source would run an older
+    memory against a newer disk. libvirt here cannot resume the post-copy itself."""
+    rec = next((r for r in records if {r.source_sys, r.dest_sys} >= set(halves)), None)
+    placements = hmc.placements(partition)
+    if rec is None:
+        dest = next(p.frame for p in placements if p.info.state == "running")
+        src = next((f for f in halves if f != dest), dest)
+    else:
+        src, dest = rec.source_sys, rec.dest_sys
+    if not force:
+        raise hscl_error(MigrationError, "HSCLL453", obj=partition, sys=src, dest=dest,
+                         detail="recovering discards its memory")
+    keep = next((p for p in placements if p.frame == dest), None)
+    if keep is None:
+        raise hscl_error(MigrationError, "HSCLL414", obj=partition, sys=src,
+                         detail=f"its copy on {dest} is gone after post-copy")
+    return keep
+
+
 def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> RecoveryReport:
     t0 = time.monotonic()
     hmc.require_frame(source)
@@ -96,15 +119,20 @@ def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> Re
                          detail=f"controller process {r.stats.get('controller_pid')}")
     frames = {source} | {f for r in records for f in (r.source_sys, r.dest_sys)}
     _frames_reachable(hmc, frames, report, restart=force)
-    _abort_jobs(hmc, partition, report)
+    halves = postcopy_halves(hmc, partition)
+    if halves:
+        keep = _postcopy_keeper(hmc, partition, halves, records, force)
+    else:
+        _abort_jobs(hmc, partition, report)
+        placements = hmc.placements(partition)
+        if not placements:
+            raise hscl_error(MigrationError, "HSCLL413", obj=partition)
+        preferred = [r.source_sys for r in records] + [source]
+        keep = _keeper(placements, preferred)
+        assert keep is not None
     placements = hmc.placements(partition)
-    if not placements:
-        raise hscl_error(MigrationError, "HSCLL413", obj=partition)
-    preferred = [r.source_sys for r in records] + [source]
-    keep = _keeper(placements, preferred)
-    assert keep is not None
     for p in placements:
-        if p is keep:
+        if p.frame == keep.frame:
             continue
         dom = hmc.conn(p.frame).lookup(partition)
         if dom is None:
@@ -114,6 +142,12 @@ def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> Re
                               f"({p.info.state})")
     dom = hmc.conn(keep.frame).lookup(partition)
     assert dom is not None
+    if halves:
+        # its memory was split between the frames: only its disk is whole
+        for action in mig.restart(dom):
+            report.actions.append(f"{action} {partition} on {keep.frame}")
+        report.actions.append(f"{partition} lost what was in its memory (post-copy "
+                              "interrupted); its disk is intact")
     for action in mig.make_running_and_persistent(dom):
         report.actions.append(f"{action} {partition} on {keep.frame}")
     report.frame = keep.frame

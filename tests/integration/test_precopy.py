@@ -242,3 +242,77 @@ def test_no_iteration_is_missed_when_they_come_fast(lab):
         workload("--rate", "0")
     assert any(n >= 40 and peak >= 20 for n, peak in runs), (
         f"(passes, peak passes/s) per run: {runs}: the case never ran fast enough")
+
+
+CUT = """table ip lpm_test_cut {
+  chain forward { type filter hook forward priority -10; meta l4proto tcp reject with tcp reset; }
+}
+"""
+
+
+def disk_records(lab) -> int:
+    ch = lab.rmc("lpar1")
+    ch.wait_ready(120, evidence=lambda: lab.console_tail("lpar1"))
+    res = ch.run("lpm-disk verify /dev/sda", timeout=60)
+    ch.close()
+    assert res.rc == 0 and "gaps=0 bad=0" in res.stdout, res.stdout + res.stderr
+    return int(res.stdout.split("records=")[1].split()[0])
+
+
+def test_postcopy_interrupted_after_the_switch(lab):
+    """The source MSP resets the stream after the switch to post-copy: each frame now holds
+    part of the partition's memory. Nothing is removed, stop is refused, and recovery needs
+    --force to boot the partition again from its intact disk on the destination."""
+    from lpmlab.demo import start_disk_writer
+    from lpmlab.hmc.system import Hmc
+
+    ch = lab.rmc("lpar1")
+    start_disk_writer(ch)
+    ch.close()
+    written = disk_records(lab)
+    workload("--rate", "150", "--wss", "200")
+    src = here()
+    dst = other(src)
+    proc = subprocess.Popen([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t", dst, "-p",
+                             "lpar1", *BUSY, "--postcopy", "--noprogress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hmc = Hmc.open()
+    ns = None
+    try:
+        deadline = time.monotonic() + 120
+        while {p.frame: p.info.postcopy for p in hmc.placements("lpar1")}.get(src) != "active":
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the migration never switched to post-copy"
+            time.sleep(0.1)
+        stop = cli("migrlpar", "-o", "s", "-m", src, "-p", "lpar1")
+        assert stop.returncode != 0 and "HSCLL454" in stop.stderr, stop.stderr
+        ns = lab.plan.vios(hmc.store.latest("lpar1", 1)[0].source_msp).ns
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=CUT, text=True,
+                       check=True)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if ns is not None:
+            subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "table", "ip",
+                            "lpm_test_cut"], check=False)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0 and "HSCLL453" in err and "--force" in err, err
+
+    def halves() -> dict:
+        return {p.frame: p.info.postcopy for p in hmc.placements("lpar1")}
+    try:
+        assert halves() == {src: "failed", dst: "failed"}
+        refused = cli("migrlpar", "-o", "r", "-m", src, "-p", "lpar1")
+        assert refused.returncode != 0 and "HSCLL453" in refused.stderr, refused.stderr
+        assert halves() == {src: "failed", dst: "failed"}, "a refused recovery changed nothing"
+        cp = cli("migrlpar", "-o", "r", "-m", src, "-p", "lpar1", "--force", "-v",
+                 timeout=180)
+        assert cp.returncode == 0, cp.stderr
+        assert "booted from its disk" in cp.stderr and "lost what was in its memory" in cp.stderr
+        assert placements() == [(dst, "running")]
+        assert hmc.store.latest("lpar1", 1)[0].state == "Migration Recovered"
+    finally:
+        hmc.close()
+    # every acknowledged write the partition made, before and after the switch, is on disk
+    assert disk_records(lab) > written
+    workload("--rate", "0")

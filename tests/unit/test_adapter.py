@@ -143,11 +143,12 @@ def test_info_of_a_transient_domain(frame, names):
 class StateDomain:
     """A domain in any libvirt state (the test driver cannot reach them all)."""
 
-    def __init__(self, state):
+    def __init__(self, state, reason=0):
         self._state = state
+        self._reason = reason
 
     def state(self):
-        return [self._state, 0]
+        return [self._state, self._reason]
 
     def XMLDesc(self, _flags=0):
         return plain_xml("fake")
@@ -187,6 +188,64 @@ def test_info_state_names(frame, state, name):
     info = frame.info(StateDomain(state))
     assert info.state == name
     assert info.metadata == {}
+
+
+@pytest.mark.parametrize("state, reason, phase", [
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY, "active"),
+    (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY, "active"),
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED, "failed"),
+    (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY_FAILED, "failed"),
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION, None),
+    (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_MIGRATED, None),
+])
+def test_info_tells_each_side_of_a_postcopy(frame, state, reason, phase):
+    assert frame.info(StateDomain(state, reason)).postcopy == phase
+    assert M.postcopy_phase(StateDomain(state, reason)) == phase
+
+
+class BootDomain:
+    """A copy to boot again: records what was done to it."""
+
+    def __init__(self, persistent):
+        self.persistent, self.active, self.calls = persistent, True, []
+
+    def isPersistent(self):
+        return self.persistent
+
+    def isActive(self):
+        return self.active
+
+    def XMLDesc(self, _flags=0):
+        return "<domain/>"
+
+    def connect(self):
+        dom = self
+
+        class Conn:
+            def defineXML(self, xml):
+                dom.calls.append(("define", xml))
+                dom.persistent = True
+        return Conn()
+
+    def destroy(self):
+        self.calls.append(("destroy",))
+        self.active = False
+
+    def create(self):
+        self.calls.append(("create",))
+        self.active = True
+
+    def name(self):
+        return "lpar1"
+
+
+def test_restart_boots_the_copy_again_and_keeps_a_transient_one_defined():
+    dom = BootDomain(persistent=True)
+    assert M.restart(dom) == ["powered off", "booted from its disk"]
+    assert dom.calls == [("destroy",), ("create",)]
+    dom = BootDomain(persistent=False)
+    assert M.restart(dom) == ["defined", "powered off", "booted from its disk"]
+    assert dom.calls[0] == ("define", "<domain/>")  # before destroy drops it
 
 
 def test_info_failure_is_a_hypervisor_error(frame):

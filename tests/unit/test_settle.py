@@ -88,3 +88,32 @@ def test_leaves_a_partition_that_did_move_for_recovery():
 def test_names_the_destination_when_only_it_is_left():
     hmc = FakeHmc({"sys2": info("running")})
     assert M.settle_after_failure(hmc, "lpar1", "sys1", "sys2") == "sys2"
+
+
+def postcopy(state: str, phase: str | None) -> DomainInfo:
+    return DomainInfo("lpar1", "u", state, True, {}, job_active=True, postcopy=phase)
+
+
+def test_an_interrupted_postcopy_is_told_from_one_under_way():
+    hmc = FakeHmc({"sys1": postcopy("paused", "active"), "sys2": postcopy("running", "active")})
+    assert M.postcopy_halves(hmc, "lpar1") == {}
+    hmc = FakeHmc({"sys1": postcopy("paused", "failed"), "sys2": postcopy("running", "failed")})
+    assert M.postcopy_halves(hmc, "lpar1") == {"sys1": "failed", "sys2": "failed"}
+
+
+def test_recovering_an_interrupted_postcopy_needs_force_and_keeps_the_destination():
+    from lpmlab.errors import MigrationError
+    from lpmlab.hmc import recovery as R
+    from lpmlab.hmc.store import MigrationRecord
+
+    frames = {"sys1": postcopy("paused", "failed"), "sys2": postcopy("running", "failed")}
+    hmc = FakeHmc(dict(frames))
+    rec = MigrationRecord.__new__(MigrationRecord)
+    rec.source_sys, rec.dest_sys = "sys1", "sys2"
+    halves = M.postcopy_halves(hmc, "lpar1")
+    with pytest.raises(MigrationError) as err:
+        R._postcopy_keeper(hmc, "lpar1", halves, [rec], force=False)
+    assert err.value.code == "HSCLL453" and "--force" in (err.value.fix or "")
+    assert "sys2" in str(err.value) and hmc.frames == frames  # nothing changed
+    keep = R._postcopy_keeper(hmc, "lpar1", halves, [rec], force=True)
+    assert keep.frame == "sys2"  # it ran and wrote to the disk after the switch
