@@ -107,7 +107,7 @@ def restart(dom: libvirt.virDomain) -> list[str]:
             dom.destroy()
             done.append("powered off")
         dom.create()
-        done.append("booted from its disk")
+        done.append("booted")
     except libvirt.libvirtError as exc:
         raise HypervisorError(f"cannot restart {dom.name()}: {exc}") from exc
     return done

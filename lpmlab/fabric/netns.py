@@ -58,6 +58,17 @@ def run_in(name: str, argv: list[str], *, check: bool = True,
     return cp
 
 
+def reset_tcp(name: str, local_port: int) -> int:
+    """Close (``ss -K``, a reset to both ends) the established TCP connections in namespace
+    ``name`` whose local port is ``local_port``; return how many there were."""
+    try:
+        cp = run_in(name, ["ss", "-tnHK", "state", "established",
+                           f"( sport = :{local_port} )"], check=False, timeout=10)
+    except subprocess.TimeoutExpired:
+        return 0
+    return len([ln for ln in cp.stdout.splitlines() if ln.strip()])
+
+
 def _setns(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -44,8 +44,8 @@ CODES: dict[str, tuple[str, str]] = {
                  "the partition keeps running on {sys}; see 'lpmlab report {id}', then lower "
                  "its dirty rate (lpmlab workload), raise the mover bandwidth, allow more "
                  "downtime (--max-downtime) or add --auto-converge"),
-    "HSCLL453": ("The post-copy migration of partition {obj} was interrupted after the switch: "
-                 "it runs on {dest} but part of its memory is only on {sys} ({detail}).",
+    "HSCLL453": ("The post-copy migration of partition {obj} was interrupted after the switch "
+                 "to {dest}: part of its memory is only on {sys} ({detail}).",
                  "nothing was removed and its disk is intact; post-copy cannot be resumed in "
                  "this lab, so 'migrlpar -o r -m {sys} -p {obj} --force' boots it again from "
                  "its disk on {dest} (what was in its memory is lost)"),

@@ -11,8 +11,9 @@ import contextlib
 import os
 import shlex
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from lpmlab.errors import (
     MigrationError,
     RmcError,
 )
+from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
 from lpmlab.hmc import hooks, msp_settings, precopy, profiles, snapshot, vcpu
@@ -364,6 +366,11 @@ class LiveMigration:
                                   on_job=lambda: self._apply_all(watcher,
                                                                  telemetry.runner.initial()))
         telemetry.act = lambda a: self._apply_all(watcher, [a])
+        guard = None
+        if req.postcopy:
+            dest_ns, port = self.hmc.plan.frame(self.dest).ns, rec.port
+            guard = PostcopyGuard(dom, lambda: netns.reset_tcp(dest_ns, port))
+            guard.start()
         watcher.start()
         ok = False
         final: dict[str, Any] = {}
@@ -371,6 +378,11 @@ class LiveMigration:
             mig.migrate(dom, req)
             ok = True
         finally:
+            if guard is not None:
+                guard.stop()
+                if guard.resets:
+                    rec.phase("destination end of the broken post-copy stream reset",
+                              connections=sum(guard.resets))
             # only a finished job sends job-completed; a failed one has nothing to wait for
             watcher.stop(wait_completed_s=1.0 if ok else 0.0)
             if ok:
@@ -401,6 +413,39 @@ class LiveMigration:
 
 
 SETTLE_SECONDS = 15.0
+POSTCOPY_GRACE_SECONDS = 10.0
+
+
+class PostcopyGuard(threading.Thread):
+    """Puts a deadline on a broken post-copy stream. When the stream breaks after the switch,
+    the source fails at once, but a destination that had nothing to send into the reset keeps
+    waiting for its pages, and libvirt's migration call with it, for ever. Once the source
+    has shown a failed post-copy for ``grace_s``, the destination's end is reset too: both
+    sides fail and the call returns (HSCLL453)."""
+
+    def __init__(self, dom: Any, reset: Callable[[], int],
+                 grace_s: float = POSTCOPY_GRACE_SECONDS, poll_s: float = 0.5) -> None:
+        super().__init__(name="postcopy-guard", daemon=True)
+        self.dom, self.reset, self.grace_s, self.poll_s = dom, reset, grace_s, poll_s
+        self.resets: list[int] = []   # connections closed, per reset
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        failed_since: float | None = None
+        while not self._done.wait(self.poll_s):
+            if mig.postcopy_phase(self.dom) != "failed":
+                failed_since = None
+                continue
+            now = time.monotonic()
+            failed_since = failed_since or now
+            if now - failed_since >= self.grace_s:
+                with contextlib.suppress(LpmlabError):
+                    self.resets.append(self.reset())
+                failed_since = None   # another grace before trying again
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(timeout=5)
 
 
 def postcopy_halves(hmc: Hmc, partition: str) -> dict[str, str]:

@@ -147,7 +147,8 @@ def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> Re
         for action in mig.restart(dom):
             report.actions.append(f"{action} {partition} on {keep.frame}")
         report.actions.append(f"{partition} lost what was in its memory (post-copy "
-                              "interrupted); its disk is intact")
+                              f"interrupted) and was booted again from its intact disk on "
+                              f"{keep.frame}")
     for action in mig.make_running_and_persistent(dom):
         report.actions.append(f"{action} {partition} on {keep.frame}")
     report.frame = keep.frame

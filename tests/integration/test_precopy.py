@@ -113,7 +113,7 @@ def test_telemetry_follows_every_iteration_and_matches_the_final_stats(lab, tmp_
 
 
 def test_a_busy_partition_is_warned_about_and_the_schedule_stops_it(lab):
-    workload("--rate", "150", "--wss", "200")
+    busy()
     src = here()
     proc = subprocess.Popen([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t", other(src),
                              "-p", "lpar1", *BUSY, "--schedule", "abort-on-stall"],
@@ -146,7 +146,13 @@ def test_a_busy_partition_is_warned_about_and_the_schedule_stops_it(lab):
     assert "tbf" not in qd, qd
 
 
+def busy() -> None:
+    """The measured case: 150 MiB/s over 200 MiB (run with BUSY's 115 MiB/s link)."""
+    workload("--rate", "150", "--wss", "200")
+
+
 def test_more_allowed_downtime_converges_with_a_longer_pause(lab):
+    busy()
     cp, src, dst = migrate(*BUSY, "--max-downtime", "3000")
     assert cp.returncode == 0, cp.stderr
     rec, _ = latest()
@@ -156,6 +162,7 @@ def test_more_allowed_downtime_converges_with_a_longer_pause(lab):
 
 
 def test_auto_converge_throttles_the_partition_until_it_converges(lab):
+    busy()
     cp, src, dst = migrate(*BUSY, "--auto-converge", "--max-downtime", "300")
     assert cp.returncode == 0, cp.stderr
     rec, samples = latest()
@@ -165,6 +172,7 @@ def test_auto_converge_throttles_the_partition_until_it_converges(lab):
 
 
 def test_postcopy_is_opt_in_and_finishes_what_precopy_cannot(lab):
+    busy()
     cp, src, _ = migrate(*BUSY, "--schedule", "stepped-downtime-postcopy")
     assert cp.returncode == 2 and "opt-in" in cp.stderr
     assert placements() == [(src, "running")]
@@ -270,7 +278,7 @@ def test_postcopy_interrupted_after_the_switch(lab):
     start_disk_writer(ch)
     ch.close()
     written = disk_records(lab)
-    workload("--rate", "150", "--wss", "200")
+    busy()
     src = here()
     dst = other(src)
     proc = subprocess.Popen([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t", dst, "-p",
@@ -284,9 +292,15 @@ def test_postcopy_interrupted_after_the_switch(lab):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the migration never switched to post-copy"
             time.sleep(0.1)
+        # slow the post-copy to a trickle, so it is still under way for the stop and the cut
+        msp = lab.plan.vios(hmc.store.latest("lpar1", 1)[0].source_msp)
+        msp.mover_service().limit_bandwidth(8)
+        ns = msp.ns
         stop = cli("migrlpar", "-o", "s", "-m", src, "-p", "lpar1")
         assert stop.returncode != 0 and "HSCLL454" in stop.stderr, stop.stderr
-        ns = lab.plan.vios(hmc.store.latest("lpar1", 1)[0].source_msp).ns
+        # back to full flow before the cut (at a trickle the destination may have nothing to
+        # send into the reset; migrlpar's guard then resets its end after 10 s)
+        msp.mover_service().limit_bandwidth(115)
         subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=CUT, text=True,
                        check=True)
         _, err = proc.communicate(timeout=120)
@@ -294,6 +308,7 @@ def test_postcopy_interrupted_after_the_switch(lab):
         if ns is not None:
             subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "table", "ip",
                             "lpm_test_cut"], check=False)
+            msp.mover_service().limit_bandwidth(None)
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0 and "HSCLL453" in err and "--force" in err, err
@@ -301,14 +316,17 @@ def test_postcopy_interrupted_after_the_switch(lab):
     def halves() -> dict:
         return {p.frame: p.info.postcopy for p in hmc.placements("lpar1")}
     try:
-        assert halves() == {src: "failed", dst: "failed"}
+        first = halves()
+        # the destination copy waits for its pages, or was stopped when its end was reset
+        assert first[src] == "failed" and first.get(dst, "gone") in ("failed", None), first
         refused = cli("migrlpar", "-o", "r", "-m", src, "-p", "lpar1")
         assert refused.returncode != 0 and "HSCLL453" in refused.stderr, refused.stderr
-        assert halves() == {src: "failed", dst: "failed"}, "a refused recovery changed nothing"
+        assert halves() == first, "a refused recovery changed nothing"
         cp = cli("migrlpar", "-o", "r", "-m", src, "-p", "lpar1", "--force", "-v",
                  timeout=180)
         assert cp.returncode == 0, cp.stderr
-        assert "booted from its disk" in cp.stderr and "lost what was in its memory" in cp.stderr
+        assert "lost what was in its memory" in cp.stderr
+        assert f"booted again from its intact disk on {dst}" in cp.stderr
         assert placements() == [(dst, "running")]
         assert hmc.store.latest("lpar1", 1)[0].state == "Migration Recovered"
     finally:

@@ -241,10 +241,10 @@ class BootDomain:
 
 def test_restart_boots_the_copy_again_and_keeps_a_transient_one_defined():
     dom = BootDomain(persistent=True)
-    assert M.restart(dom) == ["powered off", "booted from its disk"]
+    assert M.restart(dom) == ["powered off", "booted"]
     assert dom.calls == [("destroy",), ("create",)]
     dom = BootDomain(persistent=False)
-    assert M.restart(dom) == ["defined", "powered off", "booted from its disk"]
+    assert M.restart(dom) == ["defined", "powered off", "booted"]
     assert dom.calls[0] == ("define", "<domain/>")  # before destroy drops it
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -117,3 +118,36 @@ def test_recovering_an_interrupted_postcopy_needs_force_and_keeps_the_destinatio
     assert "sys2" in str(err.value) and hmc.frames == frames  # nothing changed
     keep = R._postcopy_keeper(hmc, "lpar1", halves, [rec], force=True)
     assert keep.frame == "sys2"  # it ran and wrote to the disk after the switch
+
+
+class PhaseDom:
+    """A source copy whose post-copy phase follows a script, one step per look."""
+
+    def __init__(self, phases: list[int]) -> None:
+        import libvirt
+
+        self.states = [[libvirt.VIR_DOMAIN_PAUSED, reason] for reason in phases]
+
+    def state(self) -> list[int]:
+        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
+
+
+def test_the_guard_resets_the_destination_end_only_after_a_failed_postcopy_lasts():
+    import libvirt
+
+    resets = []
+    live = PhaseDom([libvirt.VIR_DOMAIN_PAUSED_POSTCOPY])
+    guard = M.PostcopyGuard(live, lambda: resets.append(1) or 2, grace_s=0.05, poll_s=0.01)
+    guard.start()
+    time.sleep(0.3)
+    guard.stop()
+    assert resets == [] and guard.resets == []  # a post-copy under way is left alone
+    broken = PhaseDom([libvirt.VIR_DOMAIN_PAUSED_POSTCOPY] * 3
+                      + [libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED])
+    guard = M.PostcopyGuard(broken, lambda: resets.append(1) or 2, grace_s=0.05, poll_s=0.01)
+    guard.start()
+    deadline = time.monotonic() + 5
+    while not guard.resets and time.monotonic() < deadline:
+        time.sleep(0.01)
+    guard.stop()
+    assert guard.resets[0] == 2  # two connections (stream and return path) closed
