@@ -93,17 +93,20 @@ def _postcopy_keeper(hmc: Hmc, partition: str, halves: dict[str, str],
     rec = next((r for r in records if {r.source_sys, r.dest_sys} >= set(halves)), None)
     placements = hmc.placements(partition)
     if rec is None:
-        dest = next(p.frame for p in placements if p.info.state == "running")
-        src = next((f for f in halves if f != dest), dest)
+        # no record names them: the source side is the one paused on the missing pages
+        src = next((p.frame for p in placements
+                    if p.info.postcopy == "failed" and p.info.state == "paused"),
+                   next(iter(halves)))
+        dest = next((p.frame for p in placements if p.frame != src), src)
     else:
         src, dest = rec.source_sys, rec.dest_sys
     if not force:
         raise hscl_error(MigrationError, "HSCLL453", obj=partition, sys=src, dest=dest,
                          detail="recovering discards its memory")
-    keep = next((p for p in placements if p.frame == dest), None)
+    keep = next((p for p in placements if p.frame == dest != src), None)
     if keep is None:
         raise hscl_error(MigrationError, "HSCLL414", obj=partition, sys=src,
-                         detail=f"its copy on {dest} is gone after post-copy")
+                         detail=f"after post-copy it has no copy but the paused one on {src}")
     return keep
 
 

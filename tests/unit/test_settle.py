@@ -151,3 +151,19 @@ def test_the_guard_resets_the_destination_end_only_after_a_failed_postcopy_lasts
         time.sleep(0.01)
     guard.stop()
     assert guard.resets[0] == 2  # two connections (stream and return path) closed
+
+
+def test_without_a_record_the_paused_half_is_taken_for_the_source():
+    from lpmlab.errors import MigrationError
+    from lpmlab.hmc import recovery as R
+
+    # the destination's QEMU stopped when its end was reset: only the source is a "half"
+    hmc = FakeHmc({"sys1": info("shutoff"), "sys2": postcopy("paused", "failed")})
+    halves = M.postcopy_halves(hmc, "lpar1")
+    assert halves == {"sys2": "failed"}
+    keep = R._postcopy_keeper(hmc, "lpar1", halves, [], force=True)
+    assert keep.frame == "sys1"
+    alone = FakeHmc({"sys2": postcopy("paused", "failed")})
+    with pytest.raises(MigrationError) as err:
+        R._postcopy_keeper(alone, "lpar1", M.postcopy_halves(alone, "lpar1"), [], force=True)
+    assert err.value.code == "HSCLL414"
