@@ -90,7 +90,11 @@ class Workload:
             kv = " ".join(f"{k}={v}" for k, v in (("rate", rate), ("wss", wss_mib))
                           if v is not None)
             if kv:
-                self.ch.run(f"echo {shlex.quote(kv)} > {CTL}", timeout=15, check=True)
+                # renamed into place whole: lpm-dirty looks at the file's mtime, and one that
+                # read the file between the shell's truncate and write (same 10 ms tick) saw it
+                # empty and never looked again
+                self.ch.run(f"echo {shlex.quote(kv)} > {CTL}.new && mv {CTL}.new {CTL}",
+                            timeout=15, check=True)
         else:
             self.ch.run(f"rm -f {STAT}; lpm-dirty --rate {100 if rate is None else rate} "
                         f"--wss {64 if wss_mib is None else wss_mib} --daemon",
