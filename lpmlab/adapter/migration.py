@@ -93,16 +93,22 @@ def postcopy_phase(dom: libvirt.virDomain) -> str | None:
         return None
 
 
+def _define_if_transient(dom: libvirt.virDomain) -> list[str]:
+    """Make a transient copy persistent with the definition it runs with; ["defined"] when
+    that was needed. libvirt errors pass through to the caller."""
+    if dom.isPersistent():
+        return []
+    dom.connect().defineXML(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE
+                                        | libvirt.VIR_DOMAIN_XML_SECURE))
+    return ["defined"]
+
+
 def restart(dom: libvirt.virDomain) -> list[str]:
     """Power the domain off and boot it again from its (shared) disk; return what was done.
     For a copy whose memory cannot be trusted (a failed post-copy): its disk is the truth."""
-    done = []
     try:
-        if not dom.isPersistent():
-            # keep the definition the copy runs with: destroy would drop a transient domain
-            dom.connect().defineXML(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE
-                                                | libvirt.VIR_DOMAIN_XML_SECURE))
-            done.append("defined")
+        # keep the definition the copy runs with: destroy would drop a transient domain
+        done = _define_if_transient(dom)
         if dom.isActive():
             dom.destroy()
             done.append("powered off")
@@ -127,12 +133,8 @@ def remove_copy(dom: libvirt.virDomain) -> None:
 
 def make_running_and_persistent(dom: libvirt.virDomain) -> list[str]:
     """Bring the kept copy to running + persistent; return what had to be done."""
-    done = []
     try:
-        if not dom.isPersistent():
-            dom.connect().defineXML(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE
-                                                | libvirt.VIR_DOMAIN_XML_SECURE))
-            done.append("defined")
+        done = _define_if_transient(dom)
         state = dom.state()[0]
         if not dom.isActive():
             dom.create()

@@ -34,7 +34,7 @@ from lpmlab.hmc import hooks, msp_settings, precopy, profiles, snapshot, vcpu
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.attributes import MigrationAttributes
 from lpmlab.hmc.store import LimitReached, MigrationRecord, MspLimitReached
-from lpmlab.hmc.system import Hmc, hscl_error
+from lpmlab.hmc.system import Hmc, Placement, hscl_error
 
 
 @dataclass
@@ -324,7 +324,7 @@ class LiveMigration:
                     vcpu.bring_secondaries_online(rmc, vplan, self.partition)
             rec.stats["job"] = _clean(mig.completed_stats(dom))
             rec.error = message
-            halves = postcopy_halves(hmc, self.partition)
+            halves = postcopy_halves(hmc.placements(self.partition))
             if halves:
                 # Each copy holds part of the memory: neither may be removed, and its OS
                 # cannot answer hooks while it waits for pages that will not come.
@@ -448,11 +448,10 @@ class PostcopyGuard(threading.Thread):
         self.join(timeout=5)
 
 
-def postcopy_halves(hmc: Hmc, partition: str) -> dict[str, str]:
-    """Frame -> phase of each copy of ``partition`` that is one side of an interrupted
+def postcopy_halves(placements: list[Placement]) -> dict[str, str]:
+    """Frame -> phase of each copy (``hmc.placements``) that is one side of an interrupted
     post-copy migration; empty when there is none."""
-    halves = {p.frame: p.info.postcopy for p in hmc.placements(partition)
-              if p.info.postcopy is not None}
+    halves = {p.frame: p.info.postcopy for p in placements if p.info.postcopy is not None}
     return halves if "failed" in halves.values() else {}
 
 

@@ -85,13 +85,12 @@ def _keeper(placements: list[Placement], preferred: list[str]) -> Placement | No
     return min(placements, key=rank) if placements else None
 
 
-def _postcopy_keeper(hmc: Hmc, partition: str, halves: dict[str, str],
+def _postcopy_keeper(partition: str, placements: list[Placement], halves: dict[str, str],
                      records: list[MigrationRecord], force: bool) -> Placement:
     """The copy to boot again after an interrupted post-copy: the destination's, which ran
     (and wrote to the shared disk) after the switch — resuming the source would run an older
     memory against a newer disk. libvirt here cannot resume the post-copy itself."""
     rec = next((r for r in records if {r.source_sys, r.dest_sys} >= set(halves)), None)
-    placements = hmc.placements(partition)
     if rec is None:
         # no record names them: the source side is the one paused on the missing pages
         src = next((p.frame for p in placements
@@ -122,18 +121,18 @@ def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> Re
                          detail=f"controller process {r.stats.get('controller_pid')}")
     frames = {source} | {f for r in records for f in (r.source_sys, r.dest_sys)}
     _frames_reachable(hmc, frames, report, restart=force)
-    halves = postcopy_halves(hmc, partition)
+    placements = hmc.placements(partition)
+    halves = postcopy_halves(placements)
     if halves:
-        keep = _postcopy_keeper(hmc, partition, halves, records, force)
+        keep = _postcopy_keeper(partition, placements, halves, records, force)
     else:
         _abort_jobs(hmc, partition, report)
-        placements = hmc.placements(partition)
+        placements = hmc.placements(partition)  # the aborts changed them
         if not placements:
             raise hscl_error(MigrationError, "HSCLL413", obj=partition)
         preferred = [r.source_sys for r in records] + [source]
         keep = _keeper(placements, preferred)
         assert keep is not None
-    placements = hmc.placements(partition)
     for p in placements:
         if p.frame == keep.frame:
             continue

@@ -97,9 +97,9 @@ def postcopy(state: str, phase: str | None) -> DomainInfo:
 
 def test_an_interrupted_postcopy_is_told_from_one_under_way():
     hmc = FakeHmc({"sys1": postcopy("paused", "active"), "sys2": postcopy("running", "active")})
-    assert M.postcopy_halves(hmc, "lpar1") == {}
+    assert M.postcopy_halves(hmc.placements("lpar1")) == {}
     hmc = FakeHmc({"sys1": postcopy("paused", "failed"), "sys2": postcopy("running", "failed")})
-    assert M.postcopy_halves(hmc, "lpar1") == {"sys1": "failed", "sys2": "failed"}
+    assert M.postcopy_halves(hmc.placements("lpar1")) == {"sys1": "failed", "sys2": "failed"}
 
 
 def test_recovering_an_interrupted_postcopy_needs_force_and_keeps_the_destination():
@@ -111,12 +111,12 @@ def test_recovering_an_interrupted_postcopy_needs_force_and_keeps_the_destinatio
     hmc = FakeHmc(dict(frames))
     rec = MigrationRecord.__new__(MigrationRecord)
     rec.source_sys, rec.dest_sys = "sys1", "sys2"
-    halves = M.postcopy_halves(hmc, "lpar1")
+    halves = M.postcopy_halves(hmc.placements("lpar1"))
     with pytest.raises(MigrationError) as err:
-        R._postcopy_keeper(hmc, "lpar1", halves, [rec], force=False)
+        R._postcopy_keeper("lpar1", hmc.placements("lpar1"), halves, [rec], force=False)
     assert err.value.code == "HSCLL453" and "--force" in (err.value.fix or "")
     assert "sys2" in str(err.value) and hmc.frames == frames  # nothing changed
-    keep = R._postcopy_keeper(hmc, "lpar1", halves, [rec], force=True)
+    keep = R._postcopy_keeper("lpar1", hmc.placements("lpar1"), halves, [rec], force=True)
     assert keep.frame == "sys2"  # it ran and wrote to the disk after the switch
 
 
@@ -159,11 +159,12 @@ def test_without_a_record_the_paused_half_is_taken_for_the_source():
 
     # the destination's QEMU stopped when its end was reset: only the source is a "half"
     hmc = FakeHmc({"sys1": info("shutoff"), "sys2": postcopy("paused", "failed")})
-    halves = M.postcopy_halves(hmc, "lpar1")
+    halves = M.postcopy_halves(hmc.placements("lpar1"))
     assert halves == {"sys2": "failed"}
-    keep = R._postcopy_keeper(hmc, "lpar1", halves, [], force=True)
+    keep = R._postcopy_keeper("lpar1", hmc.placements("lpar1"), halves, [], force=True)
     assert keep.frame == "sys1"
     alone = FakeHmc({"sys2": postcopy("paused", "failed")})
     with pytest.raises(MigrationError) as err:
-        R._postcopy_keeper(alone, "lpar1", M.postcopy_halves(alone, "lpar1"), [], force=True)
+        R._postcopy_keeper("lpar1", alone.placements("lpar1"),
+                           M.postcopy_halves(alone.placements("lpar1")), [], force=True)
     assert err.value.code == "HSCLL414"
