@@ -44,6 +44,11 @@ REQUIRED_BINARIES: dict[str, str] = {
     "nft": "nftables",
     "pgrep": "procps",
     "fuser": "psmisc",
+    "sshd": "openssh-server",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "sshpass": "sshpass",
+    "openssl": "openssl",
 }
 
 # Files that a bare binary check would miss: what -> (glob, package).
@@ -53,6 +58,8 @@ REQUIRED_FILES: dict[str, tuple[str, str]] = {
         "/usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so",
         "libvirt-daemon-driver-qemu",
     ),
+    "the system's python3 (the HMC restricted shell runs with it)": (
+        "/usr/bin/python3", "python3"),
     "ppc64el C library for the cross compiler": (
         "/usr/powerpc64le-linux-gnu/include/stdio.h", "libc6-dev-ppc64el-cross",
     ),

@@ -20,6 +20,8 @@ from lpmlab.errors import TopologyError
 # Lab traffic may only use the benchmarking range, on interfaces in namespaces the lab creates.
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+# names lpmlab itself uses for namespaces and provisioning hosts (lpm-hub, ...)
+RESERVED_NAMES = ("hub",)
 PROC_COMPAT_MODES = ("default", "POWER8", "POWER9", "POWER10")
 
 
@@ -137,6 +139,23 @@ class Partition:
     profiles: tuple[Profile, ...] = ()
 
 
+HMC_USER = "hscroot"
+DEFAULT_HOST_LINK = ipaddress.ip_network("198.18.2.0/24")
+
+
+@dataclass(frozen=True)
+class ManagementConsole:
+    """An HMC: its SSH endpoint on the lab network and the frames it manages (its records are
+    its own; it reaches other HMCs' frames only through them)."""
+
+    name: str
+    index: int
+    address: ipaddress.IPv4Address
+    frames: tuple[str, ...]
+    password: str | None = None  # hscroot's; None: generated when the lab comes up
+    user: str = HMC_USER
+
+
 @dataclass(frozen=True)
 class Topology:
     name: str
@@ -148,6 +167,30 @@ class Topology:
     partitions: tuple[Partition, ...]
     source: str = "<built-in default>"
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    hmcs: tuple[ManagementConsole, ...] = ()
+    # point-to-point links from the host's own namespace to each HMC endpoint
+    host_link: ipaddress.IPv4Network = DEFAULT_HOST_LINK
+
+    def console(self, name: str) -> ManagementConsole:
+        for h in self.hmcs:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def host_link_of(self, console: ManagementConsole) \
+            -> tuple[ipaddress.IPv4Interface, ipaddress.IPv4Interface]:
+        """(host end, HMC end) of the point-to-point link from the host's namespace to an
+        HMC endpoint: four addresses of ``host_link`` per HMC, in HMC order."""
+        base = self.host_link.network_address + 4 * console.index
+        return (ipaddress.IPv4Interface(f"{base + 1}/30"),
+                ipaddress.IPv4Interface(f"{base + 2}/30"))
+
+    def console_of(self, frame: str) -> ManagementConsole:
+        """The HMC that manages ``frame``."""
+        for h in self.hmcs:
+            if frame in h.frames:
+                return h
+        raise KeyError(frame)
 
     def frame(self, name: str) -> Frame:
         for f in self.frames:
@@ -241,6 +284,9 @@ class _Parser:
             raise self.fail(f"{where}.name", f"invalid name {v!r}",
                             "use 1-31 characters: lower-case letters, digits, '-' or '_', "
                             "starting with a letter")
+        if v in RESERVED_NAMES:
+            raise self.fail(f"{where}.name", f"the name {v!r} is reserved for lpmlab's own "
+                            "network switches", "choose another name")
         return v
 
     def address(self, d: dict[str, Any], key: str, where: str,
@@ -300,9 +346,54 @@ class _Parser:
         name = data.get("name", "default")
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise self.fail("name", f"invalid lab name {name!r}", "use a short lower-case name")
-        topo = Topology(name, lab, mover, hmc, frames, vios, parts, self.source, data)
+        host_link = self.host_link(nets, lab, mover)
+        hmcs = self.consoles(data, lab, frames)
+        topo = Topology(name, lab, mover, hmc, frames, vios, parts, self.source, data,
+                        hmcs=hmcs, host_link=host_link)
         self.cross_check(topo)
         return topo
+
+    def host_link(self, nets: dict[str, Any], lab: Network, mover: Network) \
+            -> ipaddress.IPv4Network:
+        link = (self.network(nets, "host_link").subnet if "host_link" in nets
+                else DEFAULT_HOST_LINK)
+        for other in (lab, mover):
+            if link.overlaps(other.subnet):
+                raise self.fail("networks.host_link.subnet", f"{link} overlaps the "
+                                f"{other.name} network {other.subnet}",
+                                "give the host links their own subnet, e.g. 198.18.2.0/24")
+        if link.num_addresses < 4:
+            raise self.fail("networks.host_link.subnet", f"{link} is too small",
+                            "use a /29 or larger (four addresses per HMC)")
+        return link
+
+    def consoles(self, data: dict[str, Any], lab: Network,
+                 frames: tuple[Frame, ...]) -> tuple[ManagementConsole, ...]:
+        """The HMCs; without an ``hmcs`` list, one ``hmc1`` managing every frame at the lab
+        network's second host address."""
+        if "hmcs" not in data:
+            addr = next(iter(lab.subnet.hosts())) + 1
+            return (ManagementConsole("hmc1", 0, addr, tuple(f.name for f in frames)),)
+        out = []
+        for i, d in enumerate(self.items(data, "hmcs")):
+            where = f"hmcs[{i}]"
+            managed = d.get("frames")
+            if (not isinstance(managed, list) or not managed
+                    or not all(isinstance(f, str) for f in managed)):
+                raise self.fail(f"{where}.frames", f"expected a list of frame names, got "
+                                f"{managed!r}", "write frames: [sys1, sys2]")
+            password = d.get("password")
+            if password is not None and (not isinstance(password, str) or len(password) < 6
+                                         or any(c.isspace() for c in password)):
+                raise self.fail(f"{where}.password", "a password is 6 or more characters "
+                                "without spaces", "write another, or leave it out to have "
+                                "one generated")
+            out.append(ManagementConsole(self.name(d, where), i,
+                                         self.address(d, "address", where, lab),
+                                         tuple(managed), password))
+        if not out:
+            raise self.fail("hmcs", "no HMC declared", "declare one, or leave 'hmcs' out")
+        return tuple(out)
 
     def frame(self, d: dict[str, Any], i: int, lab: Network) -> Frame:
         where = f"frames[{i}]"
@@ -406,9 +497,32 @@ class _Parser:
             out.append(prof)
         return tuple(out)
 
+    def check_consoles(self, t: Topology, frame_names: set[str]) -> None:
+        """Each frame is managed by exactly one HMC; the host links fit the subnet."""
+        manager: dict[str, str] = {}
+        for h in t.hmcs:
+            for f in h.frames:
+                if f not in frame_names:
+                    raise self.fail(f"hmcs[{h.index}].frames", f"unknown frame '{f}'",
+                                    f"use one of: {', '.join(sorted(frame_names))}")
+                if f in manager:
+                    raise self.fail(f"hmcs[{h.index}].frames", f"frame '{f}' is already "
+                                    f"managed by {manager[f]}",
+                                    "let one HMC manage each frame")
+                manager[f] = h.name
+        for f in t.frames:
+            if f.name not in manager:
+                raise self.fail(f"frames[{f.index}]", f"frame '{f.name}' is managed by no HMC",
+                                "add it to the frames of an HMC under 'hmcs'")
+        if len(t.hmcs) * 4 > t.host_link.num_addresses:
+            raise self.fail("networks.host_link.subnet", f"{t.host_link} has room for "
+                            f"{t.host_link.num_addresses // 4} HMC(s), not {len(t.hmcs)}",
+                            "use a larger subnet (four addresses per HMC)")
+
     def cross_check(self, t: Topology) -> None:
         names: dict[str, str] = {}
-        for kind, objs in (("frames", t.frames), ("vios", t.vios), ("partitions", t.partitions)):
+        for kind, objs in (("frames", t.frames), ("vios", t.vios), ("partitions", t.partitions),
+                           ("hmcs", t.hmcs)):
             for o in objs:
                 if o.name in names:
                     raise self.fail(f"{kind}[{o.index}].name",
@@ -416,7 +530,8 @@ class _Parser:
                                     "give every frame, VIOS and partition its own name")
                 names[o.name] = f"{kind}[{o.index}]"
         addrs: dict[Any, str] = {t.hmc_address: "networks.lab.hmc_address"}
-        for kind, objs in (("frames", t.frames), ("vios", t.vios), ("partitions", t.partitions)):
+        for kind, objs in (("frames", t.frames), ("vios", t.vios), ("partitions", t.partitions),
+                           ("hmcs", t.hmcs)):
             for o in objs:
                 for a in (o.address, getattr(o, "mover_address", None)):
                     if a is None:
@@ -427,6 +542,7 @@ class _Parser:
                     addrs[a] = f"{kind}[{o.index}]"
         frame_names = {f.name for f in t.frames}
         vios_names = {v.name for v in t.vios}
+        self.check_consoles(t, frame_names)
         for v in t.vios:
             if v.frame not in frame_names:
                 raise self.fail(f"vios[{v.index}].frame", f"unknown frame '{v.frame}'",

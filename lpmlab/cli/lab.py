@@ -41,6 +41,10 @@ def status(args: argparse.Namespace) -> int:
     for name, v in st["vios"].items():
         msp = f"; msp {v['msp']} ({v.get('msp_bytes', 0)} bytes carried)" if "msp" in v else ""
         print(f"  vios {name}: namespace {'up' if v['namespace'] else 'missing'}{msp}")
+    for name, h in st["hmcs"].items():
+        print(f"  hmc {name} (manages {', '.join(h['frames'])}): {h['ssh']}  password: "
+              f"{h['password'] or '(not set)'}; sshd {h['sshd']}, command server "
+              f"{h['command_server']}")
     return 0
 
 

@@ -32,7 +32,7 @@ def main(argv: Sequence[str]) -> int:
                          fix="add -m with a name from 'lssyscfg -r sys -F name'")
     hmc = Hmc.open()
     if args.resource == "sys":
-        frames = [hmc.require_frame(args.system)] if args.system else hmc.plan.frames()
+        frames = [hmc.require_frame(args.system)] if args.system else hmc.frames()
         recs = [hmc.sys_record(fp) for fp in frames]
         allowed = ["names"]
     elif args.resource == "prof":

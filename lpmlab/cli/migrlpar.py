@@ -312,7 +312,7 @@ def set_settings(args: argparse.Namespace) -> int:
     try:
         if args.set_resource == "sys":
             frames = ([hmc.require_frame(args.system).frame.name] if args.system
-                      else [f.name for f in hmc.topology.frames])
+                      else [fp.frame.name for fp in hmc.frames()])
             msp_settings.set_sys(hmc.plan, frames, args.parsed_attrs)
         else:
             hmc.require_frame(args.system)

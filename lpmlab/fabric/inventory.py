@@ -8,6 +8,8 @@ from typing import Any
 from lpmlab import paths
 from lpmlab.fabric import plan as P
 
+HUB_HOST = "hub"  # the lab switches' play (a name no topology object may take)
+
 
 def render(lab: P.LabPlan, host_uuids: dict[str, str],
            domain_xml: dict[str, str]) -> dict[str, Any]:
@@ -25,6 +27,7 @@ def render(lab: P.LabPlan, host_uuids: dict[str, str],
         "san_dir": str(lab.san_dir),
         "iscsi_port": P.ISCSI_PORT,
         "lpmlab_src": str(paths.repo_root()),
+        "lab_dir": str(lab.dir),
     }
     frames = {}
     for fp in lab.frames():
@@ -48,6 +51,19 @@ def render(lab: P.LabPlan, host_uuids: dict[str, str],
             "tgt_control_port": vp.tgt_control_port,
             "luns": [dict(lun, iqn=lab.partition(lun["partition"]).iqn(v.name)) for lun in luns],
         }
+    hmcs = {}
+    for cp in lab.consoles():
+        c = cp.console
+        hmcs[c.name] = {
+            "hmc_ns": cp.ns, "hmc_dir": str(cp.dir), "hmc_address": str(c.address),
+            "hmc_user": c.user, "hmc_hub_ifname": cp.hub_ifname,
+            "hmc_host_ifname": cp.host_ifname, "hmc_host_end": cp.host_end,
+            "hmc_ns_end": cp.ns_end, "hmc_ns_end_ip": cp.ns_end.split("/")[0],
+            "hmc_etc_dir": str(cp.etc_dir), "hmc_home_dir": str(cp.home_dir),
+            "hmc_run_dir": str(cp.run_dir), "hmc_password_file": str(cp.password_file),
+            "hmc_socket_dir_in_sshd": cp.SOCKET_DIR_IN_SSHD,
+            "hmc_socket_in_sshd": f"{cp.SOCKET_DIR_IN_SSHD}/{cp.socket.name}",
+        }
     lab_uris = [fp.uri for fp in lab.frames()]
     parts = {}
     for pp in lab.partitions():
@@ -58,7 +74,8 @@ def render(lab: P.LabPlan, host_uuids: dict[str, str],
         "all": {
             "vars": common,
             "children": {
-                "hmc": {"hosts": {"hmc": {}}},
+                "hub": {"hosts": {HUB_HOST: {}}},
+                "hmcs": {"hosts": hmcs},
                 "frames": {"hosts": frames},
                 "vios": {"hosts": vios},
                 "partitions": {"hosts": parts},

@@ -31,6 +31,23 @@ def ensure_keypair(path: Path, comment: str) -> tuple[Path, str]:
     return path, pub.read_text().strip()
 
 
+def ensure_password(path: Path, given: str | None) -> str:
+    """An HMC user's password, kept in ``path`` (0600): ``given`` (the topology's), else the
+    one generated at the first ``lab up``."""
+    import secrets
+
+    try:
+        current = path.read_text().strip()
+    except OSError:
+        current = ""
+    want = given or current or secrets.token_urlsafe(9)
+    if want != current:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(want + "\n")
+    return want
+
 
 def dropbear_host_key(path: Path) -> tuple[bytes, str]:
     """A partition's SSH host key, made once: (dropbear-format bytes, OpenSSH public line).

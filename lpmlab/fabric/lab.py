@@ -179,7 +179,10 @@ class Lab:
             })
             combine(base, overlay, pp.initrd)
             state.host_keys[pp.partition.name] = host_pub
-        return f"{len(self.plan.partitions())} partition initrd(s)"
+        for cp in self.plan.consoles():
+            keys.ensure_password(cp.password_file, cp.console.password)
+        return (f"{len(self.plan.partitions())} partition initrd(s), "
+                f"{len(self.plan.consoles())} HMC account(s)")
 
     def domain_xml(self, state: LabState, name: str) -> str:
         from lpmlab.adapter import domain_xml as dx
@@ -296,10 +299,37 @@ class Lab:
                 except LpmlabError as exc:
                     v["msp"] = f"down ({exc.message})"
             out["vios"][vp.vios.name] = v
+        out["hmcs"] = {cp.name: console_status(cp) for cp in self.plan.consoles()}
         for fname, f in out["frames"].items():
             for dname, dstate in f.get("domains", {}).items():
                 out["partitions"].setdefault(dname, []).append(f"{fname}:{dstate}")
         return out
+
+
+def pidfile_alive(path: Path) -> bool:
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def console_status(cp: P.ConsolePlan) -> dict[str, Any]:
+    """An HMC endpoint as ``lab status`` shows it: how to log in, and whether its sshd and
+    command server run."""
+    try:
+        password = cp.password_file.read_text().strip()
+    except OSError:
+        password = None
+    return {"address": str(cp.console.address), "user": cp.console.user,
+            "password": password, "frames": list(cp.console.frames),
+            "ssh": f"ssh {cp.console.user}@{cp.console.address}",
+            "sshd": "running" if pidfile_alive(cp.dir / "sshd.pid") else "down",
+            "command_server": ("running" if pidfile_alive(cp.dir / "cmdserver.pid")
+                               else "down"),
+            "host_route": f"{cp.console.address} via {cp.ns_end.split('/')[0]} dev "
+                          f"{cp.host_ifname}"}
 
 
 def frame_qemu_version(fp: P.FramePlan) -> tuple[int, int, int]:

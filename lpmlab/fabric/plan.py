@@ -11,7 +11,7 @@ from pathlib import Path
 from lpmlab import paths
 from lpmlab.fabric.msp import MoverService
 from lpmlab.fabric.netns import ns_name
-from lpmlab.topology import Frame, Partition, Topology, Vios
+from lpmlab.topology import Frame, ManagementConsole, Partition, Topology, Vios
 
 HUB_NS = ns_name("hub")
 LAB_BRIDGE = "labbr"
@@ -98,6 +98,71 @@ class PartitionPlan:
 
 
 @dataclass(frozen=True)
+class ConsolePlan:
+    """An HMC endpoint: its namespace, its sshd and command server, its records and keys.
+
+    Inside the sshd's private mount namespace ``etc_dir`` is /etc/ssh (config, host keys,
+    authorized keys), ``home_dir`` is /home and ``run_dir`` is /run/lpmlab-hmc (the command
+    server's socket); the rest of the lab's state is hidden from the HMC user.
+    """
+
+    console: ManagementConsole
+    ns: str
+    dir: Path
+    host_end: str   # CIDR of the host's end of its point-to-point link
+    ns_end: str     # CIDR of the HMC's end
+
+    SOCKET_DIR_IN_SSHD = "/run/lpmlab-hmc"
+
+    @property
+    def name(self) -> str:
+        return self.console.name
+
+    @property
+    def etc_dir(self) -> Path:
+        return self.dir / "ssh"
+
+    @property
+    def home_dir(self) -> Path:
+        return self.dir / "home"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.dir / "run"
+
+    @property
+    def socket(self) -> Path:
+        return self.run_dir / "hmc.sock"
+
+    @property
+    def db_path(self) -> Path:
+        """The HMC's migration records (SQLite)."""
+        return self.dir / "hmc.sqlite"
+
+    @property
+    def key(self) -> Path:
+        """The HMC's own SSH key (hscroot's), used towards other HMCs (mkauthkeys, --ip)."""
+        return self.dir / "keys" / "id_ed25519"
+
+    @property
+    def authorized_keys(self) -> Path:
+        return self.etc_dir / "authorized_keys" / self.console.user
+
+    @property
+    def password_file(self) -> Path:
+        return self.dir / "password"
+
+    @property
+    def hub_ifname(self) -> str:
+        return f"lh{self.console.index}"
+
+    @property
+    def host_ifname(self) -> str:
+        """The host namespace's end of the HMC's link (it goes with the HMC namespace)."""
+        return f"lpmh{self.console.index}"
+
+
+@dataclass(frozen=True)
 class LabPlan:
     topology: Topology
     dir: Path
@@ -118,10 +183,6 @@ class LabPlan:
     @property
     def ssh_key(self) -> Path:
         return self.dir / "keys" / "id_ed25519"
-
-    @property
-    def db_path(self) -> Path:
-        return self.dir / "hmc.sqlite"
 
     def frame(self, name: str) -> FramePlan:
         f = self.topology.frame(name)
@@ -144,5 +205,17 @@ class LabPlan:
     def partitions(self) -> list[PartitionPlan]:
         return [self.partition(p.name) for p in self.topology.partitions]
 
+    def console(self, name: str | None = None) -> ConsolePlan:
+        """An HMC of the lab by name; ``None``: the first one (the local commands' HMC unless
+        LPMLAB_HMC names another)."""
+        c = self.topology.console(name) if name else self.topology.hmcs[0]
+        host_end, ns_end = self.topology.host_link_of(c)
+        return ConsolePlan(c, ns_name(c.name), self.dir / "hmcs" / c.name, str(host_end),
+                           str(ns_end))
+
+    def consoles(self) -> list[ConsolePlan]:
+        return [self.console(c.name) for c in self.topology.hmcs]
+
     def namespaces(self) -> list[str]:
-        return [HUB_NS] + [f.ns for f in self.frames()] + [v.ns for v in self.all_vios()]
+        return ([HUB_NS] + [f.ns for f in self.frames()] + [v.ns for v in self.all_vios()]
+                + [c.ns for c in self.consoles()])

@@ -83,7 +83,7 @@ def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> list[PartitionState
     """Every copy of every partition on every frame (a migrating partition has two)."""
     out = []
     active = {m.partition for m in hmc.store.active()}
-    for fp in hmc.plan.frames():
+    for fp in hmc.frames():
         conn = hmc.conn(fp.frame.name)
         for info in hmc.domains_on(fp.frame.name):
             try:
@@ -158,7 +158,7 @@ def _vios(hmc: Hmc) -> dict[str, ViosState]:
                      and (hmc.plan.san_dir / f"{p.name}.img").exists())
     active = hmc.store.active()
     out = {}
-    for vp in hmc.plan.all_vios():
+    for vp in hmc.vios_plans():
         v = vp.vios
         up = netns.exists(vp.ns)
         link_up = False
@@ -184,8 +184,8 @@ def _mover_reachable(hmc: Hmc, src: str, dst: str) -> dict[tuple[str, str], bool
     """(source MSP, destination MSP) -> a TCP connection attempt over the mover network gets
     an answer (a refusal counts: the peer's stack answered)."""
     out = {}
-    for a in hmc.plan.all_vios():
-        for b in hmc.plan.all_vios():
+    for a in hmc.vios_plans():
+        for b in hmc.vios_plans():
             if (a.vios.frame, b.vios.frame) != (src, dst) or not (a.vios.msp and b.vios.msp):
                 continue
             out[(a.vios.name, b.vios.name)] = _answers(a.ns, str(b.vios.mover_address))
@@ -204,7 +204,7 @@ def _answers(ns: str, addr: str) -> bool:
 
 def gather(hmc: Hmc, request: MigrationRequestView) -> LabSnapshot:
     copies = _partitions(hmc, request.partition, request.migration_type == "active")
-    frames = {f.name: _frame_state(hmc, f.name, copies) for f in hmc.topology.frames}
+    frames = {fp.frame.name: _frame_state(hmc, fp.frame.name, copies) for fp in hmc.frames()}
     return LabSnapshot(frames=frames, vios=_vios(hmc), partitions=stand_ins(copies),
                        mover_reachable=_mover_reachable(hmc, request.source, request.dest),
                        storage_shared=_luns(hmc))
@@ -214,7 +214,7 @@ def inventory(hmc: Hmc) -> LabSnapshot:
     """Frames, VIOS and partitions without the probes a validation adds (RMC to the
     partition, TCP over the mover network): what the lslparmigr resource listings read."""
     copies = _partitions(hmc, "", rmc_needed=False)
-    frames = {f.name: _frame_state(hmc, f.name, copies) for f in hmc.topology.frames}
+    frames = {fp.frame.name: _frame_state(hmc, fp.frame.name, copies) for fp in hmc.frames()}
     return LabSnapshot(frames=frames, vios=_vios(hmc), partitions=stand_ins(copies),
                        storage_shared=_luns(hmc))
 

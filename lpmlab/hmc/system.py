@@ -12,7 +12,7 @@ from lpmlab.adapter.connection import DomainInfo, FrameConnection
 from lpmlab.errors import LpmlabError, NotFoundError
 from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
-from lpmlab.fabric.lab import Lab, LabState, load_state
+from lpmlab.fabric.lab import Lab, LabState, load_state, pidfile_alive
 from lpmlab.hmc import codes
 from lpmlab.hmc.store import MigrationRecord, MigrationStore, controller_alive
 
@@ -37,26 +37,51 @@ class Placement:
 class Hmc:
     """Opens the running lab and answers the HMC's questions about it."""
 
-    def __init__(self, plan: P.LabPlan, state: LabState) -> None:
+    def __init__(self, plan: P.LabPlan, state: LabState, console: str | None = None) -> None:
         self.plan = plan
         self.state = state
         self.topology = plan.topology
+        self.console = console_plan(plan, console)
         self._conns: dict[str, FrameConnection] = {}
-        self.store = MigrationStore(plan.db_path)
+        self.store = MigrationStore(self.console.db_path)
 
     @classmethod
-    def open(cls, lab_dir: Path | None = None) -> Hmc:
+    def open(cls, lab_dir: Path | None = None, console: str | None = None) -> Hmc:
         plan, state = load_state(lab_dir)
-        return cls(plan, state)
+        return cls(plan, state, console)
 
     # -- managed systems -------------------------------------------------------------------
-    def require_frame(self, name: str | None) -> P.FramePlan:
-        if not name:
+    def frames(self) -> list[P.FramePlan]:
+        """The managed systems of this HMC (in topology order)."""
+        return [self.plan.frame(f) for f in self.console.console.frames]
+
+    def manages(self, frame: str) -> bool:
+        return frame in self.console.console.frames
+
+    def vios_plans(self) -> list[P.ViosPlan]:
+        """The VIOS of this HMC's managed systems."""
+        return [vp for vp in self.plan.all_vios() if self.manages(vp.vios.frame)]
+
+    def frame_name(self, given: str | None) -> str:
+        """The managed system a ``-m``/``-t`` value names: its name or, as the HMC also
+        accepts, ``TYPE-MODEL*SERIAL``; HSCL8011 when this HMC manages no such system."""
+        if not given:
             raise NotFoundError("no managed system given", fix="name one with -m")
-        try:
-            return self.plan.frame(name)
-        except KeyError:
-            raise hscl_error(NotFoundError, "HSCL8011", obj=name) from None
+        for fp in self.frames():
+            f = fp.frame
+            if given in (f.name, f"{f.type_model}*{f.serial_num}"):
+                return f.name
+        msg, fix = codes.text("HSCL8011", obj=given)
+        other = next((c.name for c in self.topology.hmcs if c.name != self.console.name
+                      and any(given == f.name or given == f"{f.type_model}*{f.serial_num}"
+                              for f in (self.topology.frame(n) for n in c.frames))), None)
+        if other is not None:
+            fix = (f"{given} is managed by another HMC ({other}): name that HMC with "
+                   f"--ip where the command allows it, or run the command there")
+        raise NotFoundError(msg, fix=fix, code="HSCL8011")
+
+    def require_frame(self, name: str | None) -> P.FramePlan:
+        return self.plan.frame(self.frame_name(name))
 
     def conn(self, frame: str) -> FrameConnection:
         if frame not in self._conns:
@@ -109,7 +134,7 @@ class Hmc:
     def placements(self, name: str) -> list[Placement]:
         """Every frame where ``name`` is defined (exactly one, when all is well)."""
         out = []
-        for fp in self.plan.frames():
+        for fp in self.frames():
             for info in self.domains_on(fp.frame.name):
                 if info.name == name:
                     out.append(Placement(fp.frame.name, info))
@@ -117,7 +142,7 @@ class Hmc:
 
     def locate(self, name: str, frame: str) -> DomainInfo:
         """The partition ``name`` as defined on ``frame``, or HSCL8012."""
-        self.require_frame(frame)
+        frame = self.frame_name(frame)
         for info in self.domains_on(frame):
             if info.name == name:
                 return info
@@ -156,9 +181,10 @@ class Hmc:
     def lpar_records(self, frame: str, *, rmc: bool = True) -> list[dict[str, Any]]:
         """The frame's VIOS and partitions as HMC records; ``rmc=False`` skips the RMC
         probe (and ``rmc_state``) for callers that only need names and IDs."""
-        fp = self.require_frame(frame)
+        frame = self.frame_name(frame)
+        fp = self.plan.frame(frame)
         recs: list[dict[str, Any]] = []
-        for vp in self.plan.all_vios():
+        for vp in self.vios_plans():
             v = vp.vios
             if v.frame != frame:
                 continue
@@ -216,10 +242,13 @@ class Hmc:
         self._conns.clear()
 
 
-def pidfile_alive(path: Path) -> bool:
+def console_plan(plan: P.LabPlan, name: str | None) -> P.ConsolePlan:
+    """The HMC a command speaks as: ``name``, else $LPMLAB_HMC, else the lab's first HMC
+    (the SSH endpoint's command server sets $LPMLAB_HMC for its own)."""
+    name = name or os.environ.get("LPMLAB_HMC") or None
     try:
-        pid = int(path.read_text().strip())
-        os.kill(pid, 0)
-        return True
-    except (OSError, ValueError):
-        return False
+        return plan.console(name)
+    except KeyError:
+        raise NotFoundError(f"the lab has no HMC named {name}", code="LPM1008",
+                            fix="use one of: " + ", ".join(c.name for c in plan.topology.hmcs)
+                            + " (LPMLAB_HMC)") from None

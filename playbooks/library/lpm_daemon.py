@@ -15,8 +15,13 @@ options:
   argv: {description: command line, required: true, type: list, elements: str}
   pidfile: {required: true, type: path}
   logfile: {required: true, type: path}
-  bind_mounts: {description: list of {src, dst} mounted privately before exec, type: list,
-                elements: dict, default: []}
+  bind_mounts:
+    description: >-
+      mounts made privately, in order, before exec: {src, dst} binds a folder or a file,
+      {tmpfs: dst} mounts an empty tmpfs, {mkdir: dst} makes a folder (e.g. inside a tmpfs)
+    type: list
+    elements: dict
+    default: []
   env: {description: extra environment, type: dict, default: {}}
   wait_path: {description: file (socket) that appears when the daemon is ready, type: path}
   wait_cmd: {description: command (argv, run in ns) that succeeds when ready, type: list,
@@ -85,9 +90,18 @@ def main() -> None:
 
     script = []
     for m in p["bind_mounts"]:
+        if "tmpfs" in m:
+            script.append(f"mount -t tmpfs -o mode=0755 tmpfs {shlex.quote(m['tmpfs'])}")
+            continue
+        if "mkdir" in m:
+            script.append(f"mkdir -p {shlex.quote(m['mkdir'])}")
+            continue
+        src, dst = shlex.quote(m["src"]), shlex.quote(m["dst"])
+        if os.path.isfile(m["src"]):
+            script.append(f"mount --bind {src} {dst}")
+            continue
         os.makedirs(m["src"], exist_ok=True)
-        os.makedirs(m["dst"], exist_ok=True)
-        script.append(f"mount --bind {shlex.quote(m['src'])} {shlex.quote(m['dst'])}")
+        script.append(f"mkdir -p {dst} && mount --bind {src} {dst}")
     script.append('exec "$@"')
     env = dict(os.environ, **{k: str(v) for k, v in p["env"].items()})
     os.makedirs(os.path.dirname(p["logfile"]), exist_ok=True)

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from lpmlab.errors import NotFoundError
 from lpmlab.fabric.plan import LabPlan
+from lpmlab.hmc.system import Hmc
 
 
 class FakeFrames:
-    """The part of Hmc every command uses first: the plan and frame lookup (HSCL8011)."""
+    """The part of Hmc every command uses first: the plan and the HMC's managed systems
+    (the real lookup: names, TYPE-MODEL*SERIAL, HSCL8011)."""
+
+    frames = Hmc.frames
+    manages = Hmc.manages
+    vios_plans = Hmc.vios_plans
+    frame_name = Hmc.frame_name
+    require_frame = Hmc.require_frame
 
     def __init__(self, plan: LabPlan) -> None:
         self.plan = plan
         self.topology = plan.topology
-
-    def require_frame(self, name: str | None) -> Any:
-        try:
-            return self.plan.frame(name or "")
-        except KeyError:
-            raise NotFoundError(f"The managed system {name} was not found.",
-                                code="HSCL8011") from None
+        self.console = plan.console()

@@ -105,7 +105,7 @@ def test_options_are_accepted_with_their_operations(nolab, capsys):
 class FakeHmc(FakeFrames):
     def __init__(self, plan: LabPlan) -> None:
         super().__init__(plan)
-        self.store = MigrationStore(plan.db_path)
+        self.store = MigrationStore(self.console.db_path)
 
     def lpar_records(self, frame: str, *, rmc: bool = True) -> list[dict[str, Any]]:
         recs = [{"name": v.name, "lpar_id": v.lpar_id, "lpar_env": "vioserver"}
@@ -192,7 +192,7 @@ def lab(tmp_path, monkeypatch):
     from lpmlab.hmc import system
 
     monkeypatch.setattr(system.Hmc, "open",
-                        classmethod(lambda cls, lab_dir=None: FakeHmc(the_lab.plan)))
+                        classmethod(lambda cls, lab_dir=None, console=None: FakeHmc(the_lab.plan)))
     monkeypatch.setattr(migration, "LiveMigration", FakeJob)
     return the_lab
 
@@ -451,7 +451,7 @@ def test_msp_limits_read_the_settings(tmp_path):
 
 
 def test_steps_after_a_stop_show_the_migration_that_began_before(lab, capsys, monkeypatch):
-    store = MigrationStore(lab.plan.db_path)
+    store = MigrationStore(lab.plan.console().db_path)
     rec = MigrationRecord("lpar1", "sys1", "sys2", started=time.time() - 60)
     rec.phase("validate")
     rec.phase("transfer")

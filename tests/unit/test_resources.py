@@ -210,7 +210,8 @@ def lab(plan, monkeypatch):
     from lpmlab.hmc import system
 
     fake = FakeHmc(plan)
-    monkeypatch.setattr(system.Hmc, "open", classmethod(lambda cls, lab_dir=None: fake))
+    monkeypatch.setattr(system.Hmc, "open",
+                        classmethod(lambda cls, lab_dir=None, console=None: fake))
     monkeypatch.setattr(snapshot, "inventory", lambda hmc: healthy())
     return fake
 
