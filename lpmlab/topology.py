@@ -226,6 +226,10 @@ def load(path: str | Path | None = None) -> Topology:
     if path is None:
         return parse(default_topology_text(), source="<built-in default>")
     p = Path(path)
+    builtin = resources.files("lpmlab.topologies").joinpath(f"{p.name}.yaml")
+    if not p.exists() and "/" not in str(path) and builtin.is_file():
+        # a built-in topology by name: lpmlab lab up -t two-hmcs
+        return parse(builtin.read_text(), source=f"<built-in {p.name}>")
     try:
         text = p.read_text()
     except OSError as exc:

@@ -11,6 +11,7 @@ import os
 import termios
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libvirt
@@ -61,7 +62,8 @@ class ConsoleSession:
     reason: str = ""
     _escape: EscapeFilter = field(default_factory=EscapeFilter)
 
-    def run(self, stdin_fd: int = 0, stdout_fd: int = 1) -> str:
+    def run(self, stdin_fd: int = 0, stdout_fd: int = 1,
+            on_open: Callable[[], None] | None = None) -> str:
         """Relay until ``~.``, end of input, the stream closing (``rmvterm``, the partition
         stopping or moving away); return why it ended."""
         with contextlib.suppress(libvirt.libvirtError):
@@ -77,6 +79,8 @@ class ConsoleSession:
             dom.openConsole(None, stream, flags)
         except libvirt.libvirtError as exc:
             raise HypervisorError(f"cannot open the console of {self.name}: {exc}") from exc
+        if on_open is not None:
+            on_open()
         saved = None
         if os.isatty(stdin_fd):
             saved = termios.tcgetattr(stdin_fd)

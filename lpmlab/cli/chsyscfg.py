@@ -30,6 +30,7 @@ def main(argv: Sequence[str]) -> int:
 
     hmc = Hmc.open()
     try:
+        args.system = hmc.frame_name(args.system)
         if args.resource == "prof":
             change_profile(hmc, args.system, fields)
         else:

@@ -21,6 +21,8 @@ def parser() -> HmcArgumentParser:
                         "osshutdown: ask the OS")
     p.add_argument("-f", dest="profile", help="profile to activate with (-o on)")
     p.add_argument("--immed", action="store_true", help="shut down at once (-o shutdown)")
+    p.add_argument("--restart", action="store_true",
+                   help="activate the partition again after the shutdown (-o shutdown)")
     return p
 
 
@@ -30,12 +32,16 @@ def main(argv: Sequence[str]) -> int:
         raise UsageError("-f is only valid with -o on", fix="drop -f")
     if args.immed and args.op != "shutdown":
         raise UsageError("--immed is only valid with -o shutdown", fix="drop --immed")
+    if args.restart and args.op not in ("shutdown", "osshutdown"):
+        raise UsageError("--restart is only valid with -o shutdown or -o osshutdown",
+                         fix="drop --restart")
     from lpmlab.fabric.lab import Lab
     from lpmlab.hmc import lifecycle
     from lpmlab.hmc.system import Hmc
 
     hmc = Hmc.open()
     try:
+        args.system = hmc.frame_name(args.system)
         name = args.name
         if name is None:
             by_id = {r["lpar_id"]: r["name"] for r in hmc.lpar_records(args.system, rmc=False)}
@@ -50,6 +56,9 @@ def main(argv: Sequence[str]) -> int:
             lifecycle.shutdown(hmc, args.system, name, immediate=args.immed,
                                os_shutdown=args.op == "osshutdown",
                                evidence=lambda: Lab(hmc.plan).console_tail(name))
+            if args.restart:
+                # activated again as it was last activated (its current profile)
+                lifecycle.activate(hmc, args.system, name, None)
     finally:
         hmc.close()
     return 0

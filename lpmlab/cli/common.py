@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from lpmlab import log
-from lpmlab.errors import LpmlabError, UsageError
+from lpmlab.errors import LpmlabError, NotFoundError, UsageError
+
+# what an HMC listing prints when nothing matches (exit 0); clients look for it
+NO_RESULTS = "No results were found."
 
 
 class HmcArgumentParser(argparse.ArgumentParser):
@@ -45,3 +50,62 @@ def emit(text: str) -> None:
     """Machine-readable output: stdout only, nothing when empty."""
     if text:
         print(text)
+
+
+def emit_records(recs: list[dict[str, Any]], fields: str | None = None, header: bool = False,
+                 as_json: bool = False) -> None:
+    """An HMC listing on stdout: records, ``-F`` values or JSON; ``No results were found.``
+    when nothing matches (after ``-F``/``--header`` were checked)."""
+    from lpmlab.hmc import records
+
+    if as_json:
+        json.dump(recs, sys.stdout, indent=2)
+        print()
+        return
+    text = records.render(recs, fields, header)
+    emit(text if recs else NO_RESULTS)
+
+
+def require_filtered(recs: list[dict[str, Any]], flt: dict[str, list[str]],
+                     system: str) -> None:
+    """HSCL8012, as the HMC answers it, when a ``--filter`` names a partition (by name or
+    ID) that the managed system does not have."""
+    names = {str(r.get("lpar_name", r.get("name"))) for r in recs}
+    ids = {str(r.get("lpar_id")) for r in recs}
+    for name in flt.get("lpar_names", []):
+        if name not in names:
+            raise NotFoundError(f"The partition named {name} was not found on managed system "
+                                f"{system}.", code="HSCL8012",
+                                fix=f"list them with 'lssyscfg -r lpar -m {system} -F name'")
+    for lpar_id in flt.get("lpar_ids", []):
+        if lpar_id not in ids:
+            raise NotFoundError(f"The partition with ID {lpar_id} was not found on managed "
+                                f"system {system}.", code="HSCL8012",
+                                fix=f"list them with 'lssyscfg -r lpar -m {system} -F "
+                                    "name,lpar_id'")
+
+
+def read_secret(prompt: str) -> str:
+    """A password typed at the terminal on stdin, not echoed; a UsageError when stdin is no
+    terminal (say it with the command's option instead). Works on the caller's terminal
+    also where it is not this process's controlling terminal (the HMC's command server)."""
+    import os
+    import termios
+
+    if not os.isatty(0):
+        raise UsageError("a password is needed and there is no terminal to ask it on",
+                         fix="give it with --passwd")
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    old = termios.tcgetattr(0)
+    new = termios.tcgetattr(0)
+    new[3] &= ~termios.ECHO
+    try:
+        termios.tcsetattr(0, termios.TCSADRAIN, new)
+        line = sys.stdin.readline()
+    finally:
+        termios.tcsetattr(0, termios.TCSADRAIN, old)
+        sys.stderr.write("\n")
+    if not line:
+        raise UsageError("no password given", fix="give it with --passwd")
+    return line.rstrip("\n")

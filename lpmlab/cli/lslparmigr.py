@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from lpmlab.cli.common import HmcArgumentParser, emit, run
+from lpmlab.cli.common import HmcArgumentParser, emit_records, run
 from lpmlab.errors import UsageError
 from lpmlab.hmc import msp_settings, records, resources
 
@@ -19,6 +18,9 @@ def parser() -> HmcArgumentParser:
     p.add_argument("-m", dest="system", help="managed system (the source)")
     p.add_argument("-t", dest="target",
                    help="target managed system (-r msp, procpool, mem, virtualio)")
+    p.add_argument("--ip", dest="remote_ip",
+                   help="-r msp: the HMC that manages -t, when it is another one")
+    p.add_argument("-u", dest="remote_user", help="user on that HMC (default hscroot)")
     p.add_argument("-F", dest="fields")
     p.add_argument("--header", action="store_true")
     p.add_argument("--filter", dest="filter", help='"lpar_names=..." or "lpar_ids=..."')
@@ -96,15 +98,21 @@ def check_syntax(args: Any) -> None:
         raise UsageError(f"-t is not valid with -r {r}", fix="drop -t")
     if args.filter and r not in ("lpar", *resources.PARTITION_RESOURCES):
         raise UsageError(f"--filter is not valid with -r {r}", fix="drop --filter")
+    if (args.remote_ip or args.remote_user) and not (r == "msp" and args.target
+                                                     and args.remote_ip):
+        raise UsageError("--ip (and -u) name the HMC of -t: valid with -r msp -t only",
+                         fix="write lslparmigr -r msp -m SRC -t DEST --ip REMOTE_HMC")
 
 
 def query(hmc: Any, args: Any) -> list[dict[str, Any]]:
     r = args.resource
     if r == "mc":
         return [resources.mc_record()]
-    hmc.require_frame(args.system)
+    args.system = hmc.frame_name(args.system)
+    if args.remote_ip:
+        return remote_msp_pairs(hmc, args)
     if args.target:
-        hmc.require_frame(args.target)
+        args.target = hmc.frame_name(args.target)
     if r == "sys":
         return [sys_record(hmc, args.system)]
     if r == "lpar":
@@ -119,6 +127,21 @@ def query(hmc: Any, args: Any) -> list[dict[str, Any]]:
 
     return resources.partition_records(r, snapshot.inventory(hmc), args.system, args.target,
                                        partition_filter(args))
+
+
+def remote_msp_pairs(hmc: Any, args: Any) -> list[dict[str, Any]]:
+    """``-r msp -t DEST --ip HMC``: the destination's MSPs as its own HMC describes them."""
+    from lpmlab.hmc.destination import RemoteDestination
+    from lpmlab.hmc.remote_hmc import resolve
+    from lpmlab.topology import HMC_USER
+
+    dest = RemoteDestination(hmc, args.target, resolve(hmc.topology, args.remote_ip),
+                             args.remote_user or HMC_USER)
+    try:
+        dest.open("", "active")
+        return resources.msp_pair_records(hmc.plan, args.system, dest.frame, dest.vios())
+    finally:
+        dest.close_session()
 
 
 def main(argv: Sequence[str]) -> int:
@@ -137,11 +160,7 @@ def main(argv: Sequence[str]) -> int:
             recs = query(hmc, args)
         finally:
             hmc.close()
-    if args.json:
-        json.dump(recs, sys.stdout, indent=2)
-        print()
-    else:
-        emit(records.render(recs, args.fields, args.header))
+    emit_records(recs, args.fields, args.header, args.json)
     return 0
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 
-from lpmlab.cli.common import HmcArgumentParser, emit, run
+from lpmlab.cli.common import HmcArgumentParser, emit_records, require_filtered, run
 from lpmlab.errors import UsageError
 from lpmlab.hmc import records
 
@@ -31,25 +30,29 @@ def main(argv: Sequence[str]) -> int:
         raise UsageError(f"lssyscfg -r {args.resource} needs -m managed-system",
                          fix="add -m with a name from 'lssyscfg -r sys -F name'")
     hmc = Hmc.open()
-    if args.resource == "sys":
-        frames = [hmc.require_frame(args.system)] if args.system else hmc.frames()
-        recs = [hmc.sys_record(fp) for fp in frames]
-        allowed = ["names"]
-    elif args.resource == "prof":
-        from lpmlab.hmc.profiles import prof_records
+    try:
+        if args.system:
+            args.system = hmc.frame_name(args.system)
+        if args.resource == "sys":
+            frames = [hmc.require_frame(args.system)] if args.system else hmc.frames()
+            recs = [hmc.sys_record(fp) for fp in frames]
+            allowed = ["names"]
+        elif args.resource == "prof":
+            from lpmlab.hmc.profiles import prof_records
 
-        recs = prof_records(hmc, args.system)
-        allowed = ["lpar_names", "lpar_ids", "profile_names"]
-    else:
-        recs = hmc.lpar_records(args.system)
-        allowed = ["lpar_names", "lpar_ids"]
+            recs = prof_records(hmc, args.system)
+            allowed = ["lpar_names", "lpar_ids", "profile_names"]
+        else:
+            recs = hmc.lpar_records(args.system)
+            allowed = ["lpar_names", "lpar_ids"]
+    finally:
+        hmc.close()
     if args.filter:
-        recs = records.select(recs, records.parse_filter(args.filter, allowed))
-    if args.json:
-        json.dump(recs, sys.stdout, indent=2)
-        print()
-    else:
-        emit(records.render(recs, args.fields, args.header))
+        flt = records.parse_filter(args.filter, allowed)
+        if args.resource != "sys":
+            require_filtered(recs, flt, args.system)
+        recs = records.select(recs, flt)
+    emit_records(recs, args.fields, args.header, args.json)
     return 0
 
 

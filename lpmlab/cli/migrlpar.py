@@ -54,6 +54,9 @@ OPTION_OPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "--postcopy": ("postcopy", ("m",)),
     "--schedule": ("schedule", ("m",)),
     "--noprogress": ("noprogress", ("m",)),
+    "--progress": ("force_progress", ("m",)),
+    "--ip": ("remote_ip", ("m", "v", "r")),
+    "-u": ("remote_user", ("m", "v", "r")),
 }
 
 
@@ -65,6 +68,10 @@ def parser() -> HmcArgumentParser:
                         "set: change mobility settings (with -r sys|lpar)")
     p.add_argument("-m", dest="system", help="source managed system")
     p.add_argument("-t", dest="target", help="destination managed system (-o m, -o v)")
+    p.add_argument("--ip", dest="remote_ip",
+                   help="the HMC that manages the destination, when it is another one (its "
+                        "address or lab name); needs key trust (mkauthkeys)")
+    p.add_argument("-u", dest="remote_user", help="user on that HMC (default hscroot)")
     p.add_argument("-r", dest="set_resource", choices=["sys", "lpar"],
                    help="-o set: sys (inactive_prof_policy) or lpar (an MSP's settings)")
     who = p.add_mutually_exclusive_group()
@@ -114,6 +121,9 @@ def parser() -> HmcArgumentParser:
                            "progress (default none)")
     conv.add_argument("--noprogress", action="store_true",
                       help="no live progress on stderr")
+    conv.add_argument("--progress", dest="force_progress", action="store_true",
+                      help="live progress on stderr even when it is not a terminal (by "
+                           "default only a terminal gets it: piped, migrlpar is silent)")
     return p
 
 
@@ -174,6 +184,9 @@ def check_syntax(args: argparse.Namespace) -> None:
                          fix="write -d 1 (least detail) to -d 5 (most)")
     if args.verbose and args.nodetails:
         raise UsageError("-v and --nodetails contradict each other", fix="give one of them")
+    if args.remote_user and not args.remote_ip:
+        raise UsageError("-u names the user on the remote HMC: it needs --ip",
+                         fix="add --ip with the remote HMC's address, or drop -u")
 
 
 def check_set_syntax(args: argparse.Namespace) -> None:
@@ -233,6 +246,7 @@ def one(args: argparse.Namespace, name: str) -> Outcome:
     from lpmlab.hmc.system import Hmc
 
     hmc = Hmc.open()
+    job = None
     try:
         op: str = args.op
         if op == "s":
@@ -258,6 +272,8 @@ def one(args: argparse.Namespace, name: str) -> Outcome:
                                                          args.names_order.index(name))
         extra = ({"controls": args.controls, "observer": args.progress}
                  if kind is migration.LiveMigration and op == "m" else {})
+        if args.remote is not None:
+            extra["remote"] = args.remote
         job = kind(hmc, name, args.system, args.target, attrs,
                    profile=args.profile or profile, overrides=args.overrides,
                    wait_minutes=args.wait_minutes, **extra)
@@ -286,6 +302,8 @@ def one(args: argparse.Namespace, name: str) -> Outcome:
     except LpmlabError as exc:
         return Outcome(name, exc)
     finally:
+        if job is not None:
+            job.close()
         hmc.close()
 
 
@@ -315,7 +333,7 @@ def set_settings(args: argparse.Namespace) -> int:
                       else [fp.frame.name for fp in hmc.frames()])
             msp_settings.set_sys(hmc.plan, frames, args.parsed_attrs)
         else:
-            hmc.require_frame(args.system)
+            args.system = hmc.frame_name(args.system)
             msp_settings.set_msp(hmc.plan, args.system, args.parsed_attrs, name=args.names,
                                  lpar_id=int(args.ids) if args.ids else None)
     finally:
@@ -355,7 +373,11 @@ def main(argv: Sequence[str]) -> int:
     args.parsed_attrs = parse_attrs(args)
     args.controls = controls(args) if args.op == "m" else Controls()
     args.progress = None
-    if args.op == "m" and not args.noprogress:
+    if args.noprogress and args.force_progress:
+        raise UsageError("--progress and --noprogress contradict each other",
+                         fix="give one of them")
+    if args.op == "m" and not args.noprogress and (args.force_progress
+                                                   or sys.stderr.isatty()):
         from lpmlab.cli.progress import MigrationProgress
 
         args.progress = MigrationProgress()
@@ -371,7 +393,17 @@ def main(argv: Sequence[str]) -> int:
     from lpmlab.hmc.system import Hmc
 
     hmc = Hmc.open()
-    hmc.require_frame(args.system)
+    # a managed system may be named TYPE-MODEL*SERIAL too: from here on, by name
+    args.system = hmc.frame_name(args.system)
+    args.remote = None
+    if args.remote_ip and args.op in ("m", "v"):
+        from lpmlab.hmc.remote_hmc import resolve
+        from lpmlab.topology import HMC_USER
+
+        # the destination is the remote HMC's: it says what -t names
+        args.remote = (resolve(hmc.topology, args.remote_ip), args.remote_user or HMC_USER)
+    elif args.target:
+        args.target = hmc.frame_name(args.target)
     names = resolve_names(hmc, args)
     args.names_order = names
     hmc.close()

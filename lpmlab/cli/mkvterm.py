@@ -6,6 +6,7 @@ leaves. ``rmvterm -m sys -p name`` forces a held terminal closed.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -23,8 +24,13 @@ def parser(prog: str) -> HmcArgumentParser:
     return p
 
 
-def _target(prog: str, argv: Sequence[str]) -> tuple[str, str]:
-    """(frame URI, partition name) of a running partition named on the command line."""
+# what the HMC's mkvterm prints once the terminal is open (clients wait for the last line)
+OPEN_BANNER = b"\r\n Open in progress \r\n\r\n Open Completed.\r\n"
+
+
+def _target(prog: str, argv: Sequence[str]) -> tuple[str, str | None]:
+    """(frame URI, partition name) of a partition named on the command line; the name is
+    None for ``rmvterm`` of a partition that is not running (it has no terminal to close)."""
     from lpmlab.hmc.profiles import find_partition
     from lpmlab.hmc.system import Hmc
 
@@ -35,7 +41,10 @@ def _target(prog: str, argv: Sequence[str]) -> tuple[str, str]:
         if name is None:
             by_id = {r["lpar_id"]: r["name"] for r in hmc.lpar_records(args.system, rmc=False)}
             name = by_id.get(args.lpar_id, f"ID {args.lpar_id}")
+        args.system = hmc.frame_name(args.system)
         info = find_partition(hmc, args.system, name)
+        if info.state not in ("running", "paused") and prog == "rmvterm":
+            return hmc.plan.frame(args.system).uri, None
         if info.state not in ("running", "paused"):
             raise MigrationError(f"Partition {name} on {args.system} is not running, so it has "
                                  "no terminal.", code="HSCLL447",
@@ -51,12 +60,18 @@ def mkvterm(argv: Sequence[str]) -> int:
     from lpmlab.errors import HypervisorError
 
     uri, name = _target("mkvterm", argv)
+    assert name is not None
+
+    def opened() -> None:
+        os.write(1, OPEN_BANNER)
+
     try:
-        reason = ConsoleSession(uri, name).run()
+        reason = ConsoleSession(uri, name).run(on_open=opened)
     except HypervisorError as exc:
         if "Active console session" in exc.message:
-            raise MigrationError(f"The virtual terminal of {name} is already open.",
-                                 code="HSCLL446",
+            raise MigrationError("A terminal session is already open for this partition. "
+                                 "Only one open session is allowed for a partition. Exiting...."
+                                 f" ({name})", code="HSCLL446",
                                  fix=f"close it with 'rmvterm -m {argv_system(argv)} -p "
                                      f"{name}'") from exc
         raise
@@ -72,7 +87,8 @@ def rmvterm(argv: Sequence[str]) -> int:
     from lpmlab.adapter.console import force_close
 
     uri, name = _target("rmvterm", argv)
-    force_close(uri, name)
+    if name is not None:
+        force_close(uri, name)
     return 0
 
 

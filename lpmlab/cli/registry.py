@@ -18,6 +18,13 @@ HMC_COMMANDS: dict[str, str] = {
     "migrlpar": "lpmlab.cli.migrlpar:main",
     "mkvterm": "lpmlab.cli.mkvterm:mkvterm",
     "rmvterm": "lpmlab.cli.mkvterm:rmvterm",
+    "lsrefcode": "lpmlab.cli.lsrefcode:main",
+    "diagrmc": "lpmlab.cli.diagrmc:main",
+    "lshmc": "lpmlab.cli.lshmc:main",
+    "lssysconn": "lpmlab.cli.lssysconn:main",
+    "lshwres": "lpmlab.cli.lshwres:main",
+    "mkauthkeys": "lpmlab.cli.mkauthkeys:main",
+    "migrpeer": "lpmlab.cli.migrpeer:main",
 }
 
 Main = Callable[[Sequence[str]], "int | None"]

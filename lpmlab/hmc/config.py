@@ -22,12 +22,22 @@ def _flag(name: str, value: str) -> bool:
 
 
 def change_lpar(hmc: Hmc, frame: str, fields: list[tuple[str, str]]) -> None:
-    """Apply ``name=...,attr=value`` to the partition or VIOS ``name`` on ``frame``."""
-    hmc.require_frame(frame)
+    """Apply ``name=...,attr=value`` (or ``lpar_id=N,...``) to that partition or VIOS."""
+    frame = hmc.frame_name(frame)
     values = dict(fields)
     name = values.pop("name", None) or ""
+    lpar_id = values.pop("lpar_id", None)
+    if not name and lpar_id is not None:
+        by_id = {str(r["lpar_id"]): r["name"] for r in hmc.lpar_records(frame, rmc=False)}
+        if lpar_id not in by_id:
+            raise NotFoundError(f"The partition with ID {lpar_id} was not found on managed "
+                                f"system {frame}.", code="HSCL8012",
+                                fix=f"list them with 'lssyscfg -r lpar -m {frame} -F "
+                                    "name,lpar_id'")
+        name = by_id[lpar_id]
     if not name:
-        raise UsageError("chsyscfg -r lpar needs name=", fix='write -i "name=lpar1,..."')
+        raise UsageError("chsyscfg -r lpar needs name= or lpar_id=",
+                         fix='write -i "name=lpar1,..."')
     if not values:
         raise UsageError(f"nothing to change for {name}",
                          fix="add attributes, e.g. migration_disabled=1")

@@ -16,10 +16,10 @@ import time
 from lpmlab.adapter import domain_xml as dx
 from lpmlab.adapter import migration as mig
 from lpmlab.errors import HypervisorError, LpmlabError, MigrationError
-from lpmlab.fabric import plan as P
-from lpmlab.hmc import msp_settings, profiles, snapshot
+from lpmlab.hmc import msp_settings, profiles
 from lpmlab.hmc import validation as V
-from lpmlab.hmc.migration import LiveMigration, MigrationResult, MspPair, dest_storage_vios
+from lpmlab.hmc.destination import Landing, RemoteDestination
+from lpmlab.hmc.migration import LiveMigration, MigrationResult, MspPair
 from lpmlab.hmc.store import MigrationRecord
 from lpmlab.hmc.system import hscl_error
 from lpmlab.topology import Profile
@@ -35,17 +35,13 @@ class InactiveMigration(LiveMigration):
             return self.attrs.inactive_prof_policy
         return msp_settings.inactive_prof_policy(self.hmc.plan.dir, self.source)
 
-    def _dest_xml(self, rec: MigrationRecord) -> str:
+    def _dest_xml(self, rec: MigrationRecord, landing: Landing) -> str:
         hmc = self.hmc
         conn = hmc.conn(self.source)
         dom = conn.lookup(self.partition)
         assert dom is not None  # validate() found it
         info = conn.info(dom)
-        xml = mig.inactive_xml(dom)
-        storage = dest_storage_vios(hmc, self.dest)
-        xml = dx.retarget_disk(xml, dx.IscsiDisk(
-            str(storage.vios.address), hmc.plan.partition(self.partition).iqn(storage.vios.name),
-            vios=storage.vios.name, port=P.ISCSI_PORT))
+        xml = dx.retarget_disk(mig.inactive_xml(dom), landing.storage)
         if self.attrs.dest_lpar_id is not None:
             xml = dx.set_metadata(xml, lpar_id=str(self.attrs.dest_lpar_id))
         stored = profiles.stored(hmc, info)
@@ -76,23 +72,20 @@ class InactiveMigration(LiveMigration):
 
     def validate(self) -> tuple[V.ValidationReport, MspPair | None]:  # type: ignore[override]
         """Every validation check; an inactive migration moves no stream, so needs no MSP."""
-        self.hmc.require_frame(self.source)
-        self.hmc.require_frame(self.dest)
-        req = self.request()
-        report = V.validate(snapshot.gather(self.hmc, req), req)
+        snap, req = self.snapshot()
+        report = V.validate(snap, req)
         report.raise_for_errors()
         return report, None
 
     resize_to: Profile | None = None
 
-    def _resize(self, prof: Profile) -> None:
-        """Redefine the moved partition with the profile's desired memory and processors."""
-        conn = self.hmc.conn(self.dest)
-        dom = conn.lookup(self.partition)
-        if dom is None:
-            raise HypervisorError(f"{self.partition} vanished from {self.dest}")
-        conn.define(dx.set_resources(mig.inactive_xml(dom), prof.desired_mem,
-                                     prof.desired_procs))
+    def _where(self) -> list[str]:
+        """The frames the partition is defined on (a remote destination's, through its
+        HMC)."""
+        where = [p.frame for p in self.hmc.placements(self.partition)]
+        if isinstance(self.destination, RemoteDestination):
+            where += [p.frame for p in self.destination.placements(self.partition)]
+        return where
 
     def run(self) -> MigrationResult:
         t0 = time.monotonic()
@@ -103,25 +96,30 @@ class InactiveMigration(LiveMigration):
                               command=shlex.join([os.path.basename(sys.argv[0]),
                                                   *sys.argv[1:]]))
         rec.stats["controller_pid"] = os.getpid()
+        self.destination.record_for(rec)
         rec.phase("validate", seconds=round(time.monotonic() - t0, 3),
                   warnings=[f.code for f in report.warnings])
         self._claim(rec)
         try:
-            dest_xml = self._dest_xml(rec)
+            landing = self.destination.land(rec, None, self.partition)
+            self._landed = True
+            dest_xml = self._dest_xml(rec, landing)
             rec.state = "Migration In Progress"
             rec.phase("transfer")
             hmc.store.save(rec)
             dom = hmc.conn(self.source).lookup(self.partition)
             assert dom is not None
-            mig.migrate_offline(dom, hmc.plan.frame(self.dest).peer_uri, dest_xml)
-            where = [p.frame for p in hmc.placements(self.partition)]
+            mig.migrate_offline(dom, landing.peer_uri, dest_xml)
+            where = self._where()
             if where != [self.dest]:
                 raise HypervisorError(f"after the offline migration {self.partition} is "
                                       f"defined on {', '.join(where) or 'no frame'}")
             if self.resize_to is not None:
                 rec.phase("resize", memory_mb=self.resize_to.desired_mem,
                           procs=self.resize_to.desired_procs)
-                self._resize(self.resize_to)
+                # libvirt's offline migration keeps the ABI: the resize is a redefinition
+                self.destination.resize(self.partition, self.resize_to.desired_mem,
+                                        self.resize_to.desired_procs)
             rec.phase("complete")
             rec.state, rec.result = "Migration Complete", "success"
         except LpmlabError as exc:
@@ -130,11 +128,17 @@ class InactiveMigration(LiveMigration):
             rec.phase("failed", error=exc.message)
             if not isinstance(exc, HypervisorError):
                 raise
-            where = [p.frame for p in hmc.placements(self.partition)]
+            where = self._where()
             code = "HSCLL406" if where == [self.source] else "HSCLL414"
             raise hscl_error(MigrationError, code, obj=self.partition, sys=self.source,
                              detail=exc.message) from exc
         finally:
+            if rec.state in ("Migration Starting", "Migration In Progress"):
+                rec.state, rec.result = "Migration Failed", "failed"
+            if self._landed:
+                closing = self.destination.close(rec)
+                if closing.profile_error:
+                    rec.stats["profile_error"] = closing.profile_error
             rec.ended = time.time()
             rec.stats["wall_s"] = round(time.monotonic() - t0, 3)
             hmc.store.save(rec)

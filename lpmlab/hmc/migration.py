@@ -26,21 +26,31 @@ from lpmlab.errors import (
     LpmlabError,
     MigrationError,
     RmcError,
+    UsageError,
 )
-from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
-from lpmlab.hmc import hooks, msp_settings, precopy, profiles, snapshot, vcpu
+from lpmlab.hmc import hooks, msp_settings, precopy, snapshot, vcpu
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.attributes import MigrationAttributes
+from lpmlab.hmc.destination import (
+    Destination,
+    LocalDestination,
+    RemoteDestination,
+    ViosRef,
+    storage_vios,
+)
 from lpmlab.hmc.store import LimitReached, MigrationRecord, MspLimitReached
 from lpmlab.hmc.system import Hmc, Placement, hscl_error
 
 
 @dataclass
 class MspPair:
+    """The source MSP (a VIOS of this HMC) and the destination MSP's name (its HMC may be
+    another one)."""
+
     source: P.ViosPlan
-    dest: P.ViosPlan
+    dest: str
 
 
 @dataclass
@@ -50,37 +60,35 @@ class MigrationResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def named_msp(hmc: Hmc, frame: str, name: str | None, lpar_id: int | None,
+def named_msp(vios: list[ViosRef], name: str | None, lpar_id: int | None,
               ipaddr: object | None) -> str | None:
-    """The VIOS an ``-i`` MSP attribute (name, id or mover address) means on ``frame``;
-    the text as given when nothing matches, so validation can name it."""
+    """The VIOS of ``vios`` (one frame's) an ``-i`` MSP attribute (name, id or mover address)
+    means; the text as given when nothing matches, so validation can name it."""
     if name is None and lpar_id is None and ipaddr is None:
         return None
-    for v in hmc.topology.vios_on(frame):
+    for v in vios:
         if ((name is None or v.name == name) and (lpar_id is None or v.lpar_id == lpar_id)
                 and (ipaddr is None or str(v.mover_address) == str(ipaddr))):
             return v.name
     return name or (f"id {lpar_id}" if lpar_id is not None else f"ipaddr {ipaddr}")
 
 
-def pick_msps(hmc: Hmc, source: str, dest: str, source_msp: str | None = None,
-              dest_msp: str | None = None) -> MspPair:
+def pick_msps(hmc: Hmc, source: str, destination: Destination,
+              source_msp: str | None = None, dest_msp: str | None = None) -> MspPair:
     """The MSPs named by the user, else the first MSP VIOS of each frame."""
-    def choose(frame: str, wanted: str | None) -> P.ViosPlan:
-        for vp in hmc.plan.all_vios():
-            if vp.vios.frame == frame and vp.vios.msp and wanted in (None, vp.vios.name):
-                return vp
-        raise hscl_error(MigrationError, "HSCLL404", obj=frame)
-    return MspPair(choose(source, source_msp), choose(dest, dest_msp))
+    src = next((vp for vp in hmc.vios_plans() if vp.vios.frame == source and vp.vios.msp
+                and source_msp in (None, vp.vios.name)), None)
+    if src is None:
+        raise hscl_error(MigrationError, "HSCLL404", obj=source)
+    dst = next((v.name for v in destination.vios() if v.msp and dest_msp in (None, v.name)),
+               None)
+    if dst is None:
+        raise hscl_error(MigrationError, "HSCLL404", obj=destination.frame)
+    return MspPair(src, dst)
 
 
 def dest_storage_vios(hmc: Hmc, dest: str) -> P.ViosPlan:
-    for vp in hmc.plan.all_vios():
-        if vp.vios.frame == dest:
-            return vp
-    raise MigrationError(f"managed system {dest} has no VIOS to host the partition's "
-                         "virtual SCSI adapter", code="HSCLA319",
-                         fix=f"add a VIOS on {dest} to the topology")
+    return storage_vios(hmc, dest)
 
 
 class LiveMigration:
@@ -93,11 +101,17 @@ class LiveMigration:
                  overrides: Mapping[str, int] | None = None,
                  wait_minutes: int | None = None,
                  controls: precopy.Controls | None = None,
-                 observer: precopy.TelemetryObserver | None = None) -> None:
+                 observer: precopy.TelemetryObserver | None = None,
+                 remote: tuple[str, str] | None = None) -> None:
         self.hmc = hmc
         self.partition = partition
         self.source = source
-        self.dest = dest
+        # --ip/-u: the destination frame is another HMC's (address, user)
+        self.destination: Destination = (
+            RemoteDestination(hmc, dest, remote[0], remote[1]) if remote
+            else LocalDestination(hmc, dest))
+        self.dest = self.destination.frame
+        self._landed = False
         self.attrs = attrs or MigrationAttributes()
         self.profile = profile  # -n: the profile the partition has on the destination
         self.overrides = dict(overrides or {})  # --redundantvios, --mpio, ...: 0/1/2
@@ -108,15 +122,22 @@ class LiveMigration:
         self.observer = observer
         self._schedule_stop: str | None = None  # why a schedule aborted the transfer
 
+    def close(self) -> None:
+        """Let go of what the migration held open (a session with the remote HMC)."""
+        self.destination.close_session()
+
     def request(self) -> V.MigrationRequestView:
         a = self.attrs
+        source_vios = [ViosRef(v.name, v.lpar_id, str(v.mover_address), v.msp)
+                       for v in self.hmc.topology.vios_on(self.source)]
         return V.MigrationRequestView(
             self.partition, self.source, self.dest, migration_type=self.migration_type,
             dest_profile=self.profile, dest_lpar_id=a.dest_lpar_id, overrides=self.overrides,
-            source_msp=named_msp(self.hmc, self.source, a.source_msp_name, a.source_msp_id,
+            source_msp=named_msp(source_vios, a.source_msp_name, a.source_msp_id,
                                  a.source_msp_ipaddr),
-            dest_msp=named_msp(self.hmc, self.dest, a.dest_msp_name, a.dest_msp_id,
+            dest_msp=named_msp(self.destination.vios(), a.dest_msp_name, a.dest_msp_id,
                                a.dest_msp_ipaddr),
+            remote_hmc=self.destination.remote,
             shared_proc_pool=a.shared_proc_pool_name or (
                 None if a.shared_proc_pool_id is None else f"id {a.shared_proc_pool_id}"),
             vscsi_vios=tuple(self._mapped_vios(m.vios_name, m.vios_id)
@@ -125,30 +146,45 @@ class LiveMigration:
     def _mapped_vios(self, name: str | None, lpar_id: int | None) -> str:
         """The destination VIOS a virtual_scsi_mappings item names (by name and/or ID); the
         text as given when none matches, so validation can name it."""
-        for v in self.hmc.topology.vios_on(self.dest):
+        for v in self.destination.vios():
             if (name is None or v.name == name) and (lpar_id is None or v.lpar_id == lpar_id):
                 return v.name
         return name or f"id {lpar_id}"
 
-    def validate(self) -> tuple[V.ValidationReport, MspPair]:
-        """Every validation check against the lab's real state; raise on any error."""
+    def snapshot(self) -> tuple[V.LabSnapshot, V.MigrationRequestView]:
+        """The lab's real state for this migration: this HMC's frames read here, a remote
+        destination's through its HMC."""
         hmc = self.hmc
         hmc.require_frame(self.source)
-        hmc.require_frame(self.dest)
+        if self.destination.remote and self.controls.postcopy:
+            raise UsageError("--postcopy is not offered for a migration to another HMC's "
+                             "managed system", code="HSCLL477", fix="drop --postcopy")
+        self.destination.open(self.partition, self.migration_type)
+        self.dest = self.destination.frame
         req = self.request()
-        report = V.validate(snapshot.gather(hmc, req), req)
+        return self.destination.add_to(snapshot.gather(hmc, req), self.source), req
+
+    def validate(self) -> tuple[V.ValidationReport, MspPair]:
+        """Every validation check against the lab's real state; raise on any error."""
+        snap, req = self.snapshot()
+        report = V.validate(snap, req)
         report.raise_for_errors()
-        return report, pick_msps(hmc, self.source, self.dest, req.source_msp, req.dest_msp)
+        return report, pick_msps(self.hmc, self.source, self.destination, req.source_msp,
+                                 req.dest_msp)
 
     def _claim(self, rec: MigrationRecord) -> None:
-        """Record the migration and take a destination port, within the frames' limits."""
-        src, dst = self.hmc.plan.frame(self.source).frame, self.hmc.plan.frame(self.dest).frame
-        lo, hi = dst.migration_ports
-        limits = {f.name: f.max_active_migrations for f in (src, dst)}
-        msps = tuple(m for m in (rec.source_msp, rec.dest_msp) if m)
+        """Record the migration and take a destination port, within the frames' limits (a
+        remote destination's HMC holds its own frame to them, and gives the port)."""
+        src = self.hmc.plan.frame(self.source).frame
+        limits = {src.name: src.max_active_migrations if self.migration_type == "active"
+                  else src.max_inactive_migrations,
+                  **self.destination.claim_limits(self.migration_type)}
+        local_msps = {vp.vios.name for vp in self.hmc.vios_plans()}
+        msps = tuple(m for m in (rec.source_msp, rec.dest_msp) if m and m in local_msps)
+        ports = self.destination.ports() if self.migration_type == "active" else None
         try:
             port = self.hmc.store.claim_port(
-                rec, range(lo, hi + 1), limits=limits,
+                rec, ports, limits=limits,
                 msp_limits=msp_settings.msp_limits(self.hmc.plan.dir, msps))
         except MspLimitReached as exc:
             msp, busy = exc.args
@@ -168,9 +204,10 @@ class LiveMigration:
         hmc = self.hmc
         rec = MigrationRecord(self.partition, self.source, self.dest,
                               command=shlex.join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
-                              source_msp=msps.source.vios.name, dest_msp=msps.dest.vios.name,
+                              source_msp=msps.source.vios.name, dest_msp=msps.dest,
                               started=started)
         rec.stats["controller_pid"] = os.getpid()
+        self.destination.record_for(rec)
         rec.stats["wait_s"] = self.wait_s
         rec.phase("validate", seconds=round(time.monotonic() - t0, 3),
                   warnings=[f.code for f in report.warnings])
@@ -178,7 +215,7 @@ class LiveMigration:
         # one RMC channel for every OS step (hooks, processors); its TCP session moves with
         # the partition, and it reconnects if it has to
         partition_os = hooks.PartitionOS(hmc.rmc(self.partition), self.wait_s)
-        src_msp = dst_msp = None
+        src_msp = None
         try:
             self.os_check(partition_os, rec)
             pre = self._os_phase(partition_os, rec, "pre")
@@ -189,7 +226,7 @@ class LiveMigration:
                 rec.phase("stopped", reason="-w")
                 raise hscl_error(MigrationError, "HSCLL451", obj=self.partition,
                                  sys=self.source, detail=f"{self.wait_s:.0f} s")
-            src_msp, dst_msp = msps.source.mover_service(), msps.dest.mover_service()
+            src_msp = msps.source.mover_service()
             self._transfer(rec, msps, partition_os)
         finally:
             partition_os.channel.close()
@@ -197,16 +234,27 @@ class LiveMigration:
                 with contextlib.suppress(FabricError):
                     src_msp.limit_bandwidth(None)
             rec.stats["hooks"] = partition_os.record()
-            rec.stats["msp_bytes"] = {}
-            for msp in (m for m in (src_msp, dst_msp) if m is not None):
-                try:
-                    carried = msp.close(rec.id)
-                    rec.stats["msp_bytes"][msp.name] = carried["stream"] + carried["return"]
-                except FabricError:
-                    rec.stats["msp_bytes"][msp.name] = None
             if rec.state in ("Migration Starting", "Migration In Progress"):
                 # an error nobody expected: the record must not look alive
                 rec.state, rec.result = "Migration Failed", "failed"
+            rec.stats["msp_bytes"] = {}
+            if src_msp is not None:
+                try:
+                    carried = src_msp.close(rec.id)
+                    rec.stats["msp_bytes"][src_msp.name] = (carried["stream"]
+                                                            + carried["return"])
+                except FabricError:
+                    rec.stats["msp_bytes"][src_msp.name] = None
+            if self._landed:
+                closing = self.destination.close(rec)
+                if rec.dest_msp:
+                    rec.stats["msp_bytes"][rec.dest_msp] = closing.msp_bytes
+                if closing.job and not rec.stats.get("job"):
+                    rec.stats["job"] = closing.job
+                if closing.profile is not None:
+                    rec.stats["profile"] = closing.profile
+                if closing.profile_error:
+                    rec.stats["profile_error"] = closing.profile_error
             rec.ended = time.time()
             rec.stats["wall_s"] = round(time.monotonic() - t0, 3)
             hmc.store.save(rec)
@@ -253,39 +301,34 @@ class LiveMigration:
     def _transfer(self, rec: MigrationRecord, msps: MspPair,
                   partition_os: hooks.PartitionOS) -> None:
         hmc = self.hmc
-        src_msp, dst_msp = msps.source.mover_service(), msps.dest.mover_service()
-        dest_frame = hmc.plan.frame(self.dest).frame
-        port = rec.port
+        src_msp = msps.source.mover_service()
         dom = hmc.conn(self.source).lookup(self.partition)
         assert dom is not None  # validate() found it
+        landing = self.destination.land(rec, msps.dest, self.partition)
+        self._landed = True
+        port = landing.port
         vplan = vcpu.plan_for(hmc.conn(self.source).vcpu_count(dom),
-                              hmc.qemu_version(self.dest))
+                              self.destination.qemu_version())
         rec.stats["vcpu"] = vplan.record()
         rmc = partition_os.channel if vplan.method == vcpu.WORKAROUND else None
         try:
             if rmc is not None:
                 rec.phase("secondary processors offline")
                 vcpu.take_secondaries_offline(rmc, vplan, self.partition)
-            sv, dv = msps.source.vios, msps.dest.vios
-            assert sv.mover_address and dv.mover_address
-            dst_msp.forward(Hop(rec.id, MOVER_IFACE, (str(dv.mover_address), port), LAB_IFACE,
-                                str(dv.address), (str(dest_frame.address), port)))
+            sv = msps.source.vios
+            assert sv.mover_address and landing.dest_msp_mover_address and port
             src_msp.forward(Hop(rec.id, LAB_IFACE, (str(sv.address), port), MOVER_IFACE,
-                                str(sv.mover_address), (str(dv.mover_address), port)))
-            storage = dest_storage_vios(hmc, self.dest)
-            dest_xml = dx.retarget_disk(
-                hmc.conn(self.source).migratable_xml(dom),
-                dx.IscsiDisk(str(storage.vios.address),
-                             hmc.plan.partition(self.partition).iqn(storage.vios.name),
-                             vios=storage.vios.name, port=P.ISCSI_PORT))
+                                str(sv.mover_address), (landing.dest_msp_mover_address, port)))
+            dest_xml = dx.retarget_disk(hmc.conn(self.source).migratable_xml(dom),
+                                        landing.storage)
             if self.attrs.dest_lpar_id is not None:
                 # the HMC gives the partition the requested ID on the destination
                 dest_xml = dx.set_metadata(dest_xml, lpar_id=str(self.attrs.dest_lpar_id))
             c = self.controls
             req = mig.MigrationRequest(
-                dest_peer_uri=hmc.plan.frame(self.dest).peer_uri,
+                dest_peer_uri=landing.peer_uri,
                 migrate_uri=f"tcp://{msps.source.vios.address}:{port}",
-                listen_address=str(dest_frame.address), dest_xml=dest_xml,
+                listen_address=landing.frame_address, dest_xml=dest_xml,
                 bandwidth_mib=c.max_speed_mib or 0, auto_converge=c.auto_converge,
                 postcopy=c.postcopy)
             rec.stats["controls"] = c.record()
@@ -307,8 +350,8 @@ class LiveMigration:
             # as PowerVM: the current configuration becomes the -n profile (else replaces
             # the last activated one)
             try:
-                rec.stats["profile"] = profiles.save_current(hmc, self.dest, self.partition,
-                                                             self.profile)
+                rec.stats["profile"] = self.destination.keep_profile(self.partition,
+                                                                     self.profile)
             except LpmlabError as exc:
                 # the partition did move: a warning for the record, not a failure
                 rec.stats["profile_error"] = exc.message
@@ -333,7 +376,10 @@ class LiveMigration:
                 rec.phase("failed", error=message, postcopy=halves)
                 raise hscl_error(MigrationError, "HSCLL453", obj=self.partition,
                                  sys=self.source, dest=self.dest, detail=message) from exc
-            where = settle_after_failure(hmc, self.partition, self.source, self.dest)
+            where = settle_after_failure(hmc, self.partition, self.source, self.dest,
+                                         self.destination
+                                         if isinstance(self.destination, RemoteDestination)
+                                         else None)
             rec.phase("settled", frame=where)
             if where is not None:
                 self._os_phase(partition_os, rec, "post")  # post runs after a failure too
@@ -368,8 +414,8 @@ class LiveMigration:
         telemetry.act = lambda a: self._apply_all(watcher, [a])
         guard = None
         if req.postcopy:
-            dest_ns, port = self.hmc.plan.frame(self.dest).ns, rec.port
-            guard = PostcopyGuard(dom, lambda: netns.reset_tcp(dest_ns, port))
+            port = rec.port or 0
+            guard = PostcopyGuard(dom, lambda: self.destination.reset_stream(port))
             guard.start()
         watcher.start()
         ok = False
@@ -386,8 +432,7 @@ class LiveMigration:
             # only a finished job sends job-completed; a failed one has nothing to wait for
             watcher.stop(wait_completed_s=1.0 if ok else 0.0)
             if ok:
-                new = self.hmc.conn(self.dest).lookup(self.partition)
-                final = mig.completed_stats(new) if new is not None else {}
+                final = self.destination.final_stats(self.partition)
                 if watcher.completed is None and final:
                     # the job-completed event did not come: the kept statistics stand in
                     telemetry.on_sample(tele.sample_from_stats(
@@ -455,7 +500,8 @@ def postcopy_halves(placements: list[Placement]) -> dict[str, str]:
     return halves if "failed" in halves.values() else {}
 
 
-def settle_after_failure(hmc: Hmc, partition: str, source: str, dest: str) -> str | None:
+def settle_after_failure(hmc: Hmc, partition: str, source: str, dest: str,
+                         remote: RemoteDestination | None = None) -> str | None:
     """After a failed transfer, leave the partition in exactly one place and say where.
 
     libvirt tears the destination copy down on its own, but a moment after the call
@@ -464,20 +510,32 @@ def settle_after_failure(hmc: Hmc, partition: str, source: str, dest: str) -> st
     shared: nothing is lost). Anything else (the source copy gone, both paused) is left
     for ``migrlpar -o r``, which decides with the whole history.
     """
+    def copies() -> dict[str, Any]:
+        # a remote destination's copies are known only through its HMC
+        out = {p.frame: p.info for p in hmc.placements(partition)}
+        if remote is not None:
+            with contextlib.suppress(LpmlabError):
+                out.update({p.frame: p.info for p in remote.placements(partition)})
+        return out
+
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
-        frames = {p.frame: p.info for p in hmc.placements(partition)}
+        frames = copies()
         src, dst = frames.get(source), frames.get(dest)
         if dst is None or src is None or src.state != "running":
             break
         if time.monotonic() >= deadline:
+            if remote is not None:
+                with contextlib.suppress(LpmlabError):
+                    remote.remove_copy(partition)
+                break
             dom = hmc.conn(dest).lookup(partition)
             if dom is not None:
                 with contextlib.suppress(HypervisorError):
                     mig.remove_copy(dom)
             break
         time.sleep(0.2)
-    frames = {p.frame: p.info for p in hmc.placements(partition)}
+    frames = copies()
     running = [f for f, info in frames.items() if info.state == "running"]
     return running[0] if len(running) == 1 and len(frames) == 1 else None
 

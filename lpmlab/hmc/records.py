@@ -86,9 +86,9 @@ def select(recs: list[dict[str, Any]], flt: Mapping[str, list[str]]) -> list[dic
     names = set(flt.get("lpar_names", []) + flt.get("names", []))
     ids = set(flt.get("lpar_ids", []))
     profiles = set(flt.get("profile_names", []))
-    return [r for r in recs if (not names or r.get("lpar_name", r["name"]) in names)
+    return [r for r in recs if (not names or r.get("lpar_name", r.get("name")) in names)
             and (not ids or str(r.get("lpar_id")) in ids)
-            and (not profiles or r["name"] in profiles)]
+            and (not profiles or r.get("name") in profiles)]
 
 
 def parse_filter(text: str, allowed: Sequence[str]) -> dict[str, list[str]]:

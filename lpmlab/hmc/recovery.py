@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from lpmlab.adapter import migration as mig
 from lpmlab.adapter.connection import FrameConnection
 from lpmlab.errors import HypervisorError, LpmlabError, MigrationError
+from lpmlab.hmc.destination import RemoteDestination
 from lpmlab.hmc.migration import postcopy_halves
 from lpmlab.hmc.store import IN_PROGRESS_STATES, MigrationRecord, controller_alive
 from lpmlab.hmc.system import Hmc, Placement, hscl_error
@@ -34,9 +35,20 @@ def _unfinished(hmc: Hmc, partition: str) -> list[MigrationRecord]:
                                                  not r.stats.get("recovered"))]
 
 
+def _remotes(hmc: Hmc, records: list[MigrationRecord]) -> dict[str, RemoteDestination]:
+    """Destination frame -> its HMC, for the migrations that went to another HMC's frame."""
+    out: dict[str, RemoteDestination] = {}
+    for r in records:
+        peer = r.stats.get("remote_hmc")
+        if peer and r.dest_sys not in out and not hmc.manages(r.dest_sys):
+            out[r.dest_sys] = RemoteDestination(hmc, r.dest_sys, peer["address"],
+                                                peer.get("user") or "hscroot")
+    return out
+
+
 def _frames_reachable(hmc: Hmc, frames: set[str], report: RecoveryReport,
                       restart: bool) -> None:
-    for name in sorted(frames):
+    for name in sorted(f for f in frames if hmc.manages(f)):
         # a short probe: the usual connection retries for 10 s before giving up
         probe = FrameConnection(name, hmc.plan.frame(name).uri, connect_timeout=1.0)
         try:
@@ -121,13 +133,22 @@ def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> Re
                          detail=f"controller process {r.stats.get('controller_pid')}")
     frames = {source} | {f for r in records for f in (r.source_sys, r.dest_sys)}
     _frames_reachable(hmc, frames, report, restart=force)
-    placements = hmc.placements(partition)
+    remotes = _remotes(hmc, records)
+
+    def everywhere() -> list[Placement]:
+        # another HMC's frames are seen through that HMC
+        out = hmc.placements(partition)
+        for dest in remotes.values():
+            out += [p for p in dest.placements(partition) if p.frame == dest.frame]
+        return out
+
+    placements = everywhere()
     halves = postcopy_halves(placements)
     if halves:
         keep = _postcopy_keeper(partition, placements, halves, records, force)
     else:
         _abort_jobs(hmc, partition, report)
-        placements = hmc.placements(partition)  # the aborts changed them
+        placements = everywhere()  # the aborts changed them
         if not placements:
             raise hscl_error(MigrationError, "HSCLL413", obj=partition)
         preferred = [r.source_sys for r in records] + [source]
@@ -136,12 +157,25 @@ def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> Re
     for p in placements:
         if p.frame == keep.frame:
             continue
+        if p.frame in remotes:
+            remotes[p.frame].remove_copy(partition)
+            report.actions.append(f"removed the stale copy of {partition} on {p.frame} "
+                                  f"({p.info.state}) through its HMC")
+            continue
         dom = hmc.conn(p.frame).lookup(partition)
         if dom is None:
             continue
         mig.remove_copy(dom)
         report.actions.append(f"removed the stale copy of {partition} on {p.frame} "
                               f"({p.info.state})")
+    report.frame = keep.frame
+    if keep.frame in remotes:
+        # the partition runs on the other HMC's frame: that HMC keeps it
+        report.actions.append(f"{partition} stays on {keep.frame} ({keep.info.state}), "
+                              "managed by the other HMC")
+        _close_records(hmc, records, keep.frame, report, remotes)
+        report.seconds = time.monotonic() - t0
+        return report
     dom = hmc.conn(keep.frame).lookup(partition)
     assert dom is not None
     if halves:
@@ -153,18 +187,26 @@ def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> Re
                               f"{keep.frame}")
     for action in mig.make_running_and_persistent(dom):
         report.actions.append(f"{action} {partition} on {keep.frame}")
-    report.frame = keep.frame
+    _close_records(hmc, records, keep.frame, report, remotes)
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def _close_records(hmc: Hmc, records: list[MigrationRecord], frame: str,
+                   report: RecoveryReport, remotes: dict[str, RemoteDestination]) -> None:
     for r in records:
         for vios in (r.source_msp, r.dest_msp):
-            if vios:
+            if vios and vios in {vp.vios.name for vp in hmc.vios_plans()}:
                 with contextlib.suppress(LpmlabError):
                     hmc.plan.vios(vios).mover_service().close(r.id)
         r.state, r.result = "Migration Recovered", r.result or "failed"
         r.stats["recovered"] = True
         r.ended = r.ended or time.time()
-        r.phase("recovered", frame=keep.frame)
+        r.phase("recovered", frame=frame)
         hmc.store.save(r)
         report.actions.append(f"closed migration record {r.id} ({r.source_sys} -> "
                               f"{r.dest_sys})")
-    report.seconds = time.monotonic() - t0
-    return report
+        if r.dest_sys in remotes:
+            with contextlib.suppress(LpmlabError):
+                if remotes[r.dest_sys].recover(r):
+                    report.actions.append(f"closed its record on the HMC of {r.dest_sys}")

@@ -189,20 +189,23 @@ def _settings(plan: LabPlan, name: str) -> dict[str, int]:
             "concurr_migration_perf_level": s.concurr_migration_perf_level}
 
 
-def msp_pair_records(plan: LabPlan, source: str, target: str) -> list[dict[str, Any]]:
+def msp_pair_records(plan: LabPlan, source: str, target: str,
+                     dests: Sequence[Any] | None = None) -> list[dict[str, Any]]:
     """``-r msp -m source -t target``: each source MSP with the destination MSPs it can pair
-    with, and its own settings."""
+    with, and its own settings. ``dests`` (name, lpar_id, mover_address, msp): a remote
+    destination's VIOS, as its HMC describes them; else the topology's."""
     topo = plan.topology
-    dests = [v for v in topo.vios_on(target) if v.msp]
+    targets = [d for d in (dests if dests is not None else topo.vios_on(target)) if d.msp]
     out = []
     for v in topo.vios_on(source):
         if not v.msp:
             continue
         out.append({
             "source_msp_name": v.name, "source_msp_id": v.lpar_id,
-            "dest_msp_names": [d.name for d in dests], "dest_msp_ids": [d.lpar_id for d in dests],
+            "dest_msp_names": [d.name for d in targets],
+            "dest_msp_ids": [d.lpar_id for d in targets],
             "ipaddr_mappings": [f"{v.mover_address}//{d.name}/{d.lpar_id}/{d.mover_address}"
-                                for d in dests],
+                                for d in targets],
             **_settings(plan, v.name),
         })
     return out

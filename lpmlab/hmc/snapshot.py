@@ -63,6 +63,7 @@ def _frame_state(hmc: Hmc, name: str, copies: list[PartitionState]) -> FrameStat
         partition_ids=frozenset([p.lpar_id for p in here] + [v.lpar_id for v in vios]),
         vcpu_quiesce_bug=vcpu.has_quiesce_bug(version),
         bridged_vlans=_bridged_vlans(fp.ns),
+        partition_uuids={p.uuid: p.name for p in here if p.uuid},
     )
 
 
@@ -108,7 +109,8 @@ def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> list[PartitionState
                 luns=(f"{topo.name}.img",) if topo.disk else (),
                 vscsi_adapters=1 if topo.disk else 0, desired_memory_mb=mem,
                 min_memory_mb=mem, max_memory_mb=mem, desired_procs=procs, min_procs=procs,
-                max_procs=procs, profile=md.get("profile", "default_profile")))
+                max_procs=procs, profile=md.get("profile", "default_profile"),
+                uuid=info.uuid))
     return out
 
 
@@ -224,3 +226,13 @@ def _luns(hmc: Hmc) -> dict[str, bool]:
             for p in hmc.topology.partitions if p.disk}
 
 
+
+
+def partition_copies(hmc: Hmc) -> list[PartitionState]:
+    """Every copy of every partition on this HMC's frames, without RMC probes."""
+    return _partitions(hmc, "", rmc_needed=False)
+
+
+frame_state = _frame_state
+vios_states = _vios
+mover_answers = _answers

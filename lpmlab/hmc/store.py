@@ -46,6 +46,13 @@ CREATE TABLE IF NOT EXISTS samples (
     data TEXT NOT NULL,
     PRIMARY KEY (migration_id, seq)
 );
+CREATE TABLE IF NOT EXISTS refcodes (
+    partition TEXT NOT NULL,
+    frame TEXT NOT NULL,
+    refcode TEXT NOT NULL,
+    t REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refcodes_partition ON refcodes(partition, t);
 """
 
 # lslparmigr migration_state values
@@ -140,14 +147,16 @@ class MigrationStore:
         d["stats"] = json.loads(d["stats"])
         return MigrationRecord(**d)
 
-    def claim_port(self, rec: MigrationRecord, ports: range, *,
+    def claim_port(self, rec: MigrationRecord, ports: range | None, *,
                    limits: Mapping[str, int],
                    msp_limits: Mapping[str, int] | None = None) -> int | None:
         """Atomically give ``rec`` a free destination port and store it; None when no port is
         free. Raises LimitReached(frame, busy) when a frame of ``limits`` (frame -> maximum)
         already takes part in that many other migrations, MspLimitReached(msp, busy) when an
         MSP of ``msp_limits`` (VIOS name -> its num_active_migrations_configured) already
-        carries that many as source or destination MSP.
+        carries that many as source or destination MSP. ``ports=None`` stores the record
+        within the limits without a port (the destination's HMC gives it one, or an inactive
+        migration needs none); then the return value is 0.
 
         BEGIN IMMEDIATE serialises concurrent migrlpar processes on the SQLite file.
         """
@@ -169,12 +178,14 @@ class MigrationStore:
                 if busy >= limit:
                     db.execute("ROLLBACK")
                     raise MspLimitReached(msp, busy)
-            used = {r.port for r in live if r.dest_sys == rec.dest_sys}
-            port = next((p for p in ports if p not in used), None)
-            if port is None:
-                db.execute("ROLLBACK")
-                return None
-            rec.port = port
+            port = 0
+            if ports is not None:
+                used = {r.port for r in live if r.dest_sys == rec.dest_sys}
+                found = next((p for p in ports if p not in used), None)
+                if found is None:
+                    db.execute("ROLLBACK")
+                    return None
+                port = rec.port = found
             row = self._row(rec)
             cols = ",".join(row)
             db.execute(f"INSERT OR REPLACE INTO migrations ({cols}) VALUES "
@@ -238,6 +249,28 @@ class MigrationStore:
                              "json_extract(data, ?) IS NOT NULL ORDER BY seq DESC LIMIT 1",
                              (mid, f"$.{with_field}")).fetchone()
         return json.loads(row[0]) if row else None
+
+    def note_refcode(self, partition: str, frame: str, refcode: str, t: float) -> float:
+        """Record ``refcode`` as the partition's code unless it is already its latest one;
+        return the time the code was first seen."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT refcode, t FROM refcodes WHERE partition=? ORDER BY t "
+                             "DESC LIMIT 1", (partition,)).fetchone()
+            if row is not None and row[0] == refcode:
+                db.execute("COMMIT")
+                return float(row[1])
+            db.execute("INSERT INTO refcodes (partition, frame, refcode, t) VALUES (?, ?, ?, ?)",
+                       (partition, frame, refcode, t))
+            db.execute("COMMIT")
+            return t
+
+    def refcodes(self, partition: str, limit: int) -> list[tuple[str, float]]:
+        """The partition's codes as this HMC saw them change, newest first."""
+        with self._db() as db:
+            rows = db.execute("SELECT refcode, t FROM refcodes WHERE partition=? ORDER BY t "
+                              "DESC LIMIT ?", (partition, limit)).fetchall()
+        return [(r[0], float(r[1])) for r in rows]
 
     def find(self, ref: str) -> MigrationRecord | None:
         """A migration by ID (or a unique ID prefix), or a partition's latest migration."""

@@ -113,6 +113,7 @@ class Hmc:
             "mem_region_size": f.lmb_size_mb, "battery_power": int(f.battery_power),
             "num_active_migrations_supported": f.max_active_migrations,
             "num_active_migrations_in_progress": len(active),
+            "uuid": self.state.host_uuids.get(f.name, ""),
         }
 
     def _partitions_defined_on(self, frame: str) -> list[Any]:
@@ -194,7 +195,8 @@ class Hmc:
                 "state": "Running" if running else "Not Activated",
                 "curr_lpar_proc_compat_mode": "default", "msp": int(v.msp),
                 "time_ref": int(v.time_ref), "rmc_state": "active" if running else "inactive",
-                "migration_disabled": 1,
+                "migration_disabled": 1, "uuid": vios_uuid(self.topology.name, v.name),
+                "os_version": VIOS_OS_VERSION, "rmc_ipaddr": str(v.address),
             })
         infos = self.domains_on(fp.frame.name)
         probed = self.rmc_states([i.name for i in infos if i.state == "running"]) if rmc \
@@ -211,8 +213,19 @@ class Hmc:
             })
             if rmc:
                 recs[-1]["rmc_state"] = "active" if probed.get(info.name) else "inactive"
+            recs[-1]["uuid"] = info.uuid
+            recs[-1]["os_version"] = self.os_version() if info.state == "running" else ""
+            try:
+                recs[-1]["rmc_ipaddr"] = str(self.topology.partition(info.name).address)
+            except KeyError:
+                recs[-1]["rmc_ipaddr"] = ""
         recs.sort(key=lambda r: r["lpar_id"])
         return recs
+
+    def os_version(self) -> str:
+        """What a running partition's OS reports (the lab's partition image)."""
+        kernel = self.state.image.get("kernel_version", "")
+        return f"Linux/Debian {kernel}".strip()
 
     RMC_PROBE_S = 0.5
 
@@ -240,6 +253,16 @@ class Hmc:
         for c in self._conns.values():
             c.close()
         self._conns.clear()
+
+
+VIOS_OS_VERSION = "VIOS lpmlab (namespace VIOS)"
+
+
+def vios_uuid(lab: str, vios: str) -> str:
+    """A VIOS of the lab is a namespace, not a domain: its UUID is derived from its name."""
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lpmlab://{lab}/vios/{vios}"))
 
 
 def console_plan(plan: P.LabPlan, name: str | None) -> P.ConsolePlan:

@@ -35,8 +35,8 @@ DEFAULT_MSP_ACTIVE_MIGRATIONS = 4
 # given. Storage protection is on unless asked off; the others are not asked by default.
 OVERRIDE_CHOICES: dict[str, tuple[int, ...]] = {
     "redundantvios": (0, 1, 2), "redundantmsps": (0, 1, 2), "protectstorage": (1, 2),
-    "mpio": (1, 2), "vlanbridge": (1, 2)}
-OVERRIDE_DEFAULTS: dict[str, int] = {"protectstorage": 1}
+    "mpio": (1, 2), "vlanbridge": (1, 2), "uuid": (1, 2)}
+OVERRIDE_DEFAULTS: dict[str, int] = {"protectstorage": 1, "uuid": 2}
 
 
 # -- the snapshot ----------------------------------------------------------------------------
@@ -92,6 +92,8 @@ class FrameState:
     partition_ids: frozenset[int]
     vcpu_quiesce_bug: bool = False
     bridged_vlans: frozenset[int] = frozenset({1})
+    # UUID -> name of every partition defined on the frame
+    partition_uuids: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ class PartitionState:
     bsr_arrays: int = 0
     huge_pages: bool = False
     vlans: tuple[int, ...] = (1,)
+    uuid: str = ""
 
 
 @dataclass(frozen=True)
@@ -272,8 +275,12 @@ CODES: dict[str, CodeSpec] = {
                          "Key authentication to the remote HMC {obj} has not been tested.",
                          "test it with 'mkauthkeys --test --ip {obj}'"),
     "HSCL3653": CodeSpec("error", "remote HMC trust",
-                         "There is no key authentication to the remote HMC {obj}.",
-                         "exchange keys with 'mkauthkeys --ip {obj} -u USER -g'"),
+                         "The Secure Shell (SSH) communication configuration between the "
+                         "source and destination management consoles has not been set up "
+                         "properly (remote HMC {obj}). Run the mkauthkeys command to set up "
+                         "the SSH communication authentication keys",
+                         "exchange keys with 'mkauthkeys --ip {obj} -u hscroot', then check "
+                         "with 'mkauthkeys --test --ip {obj}'"),
     "HSCLL504": CodeSpec("error", "partition is not a VIOS",
                          "{obj} is a Virtual I/O Server; Virtual I/O Server partitions cannot "
                          "migrate.",
@@ -473,6 +480,13 @@ CODES: dict[str, CodeSpec] = {
                          "libvirt migrates only over shared storage.",
                          "serve the same backing file from the VIOSes of both frames (the lab's "
                          "SAN directory) and re-run 'lpmlab lab up'"),
+    "HSCLL567": CodeSpec("error", "partition UUID kept on the destination (--uuid)",
+                         "Partition {obj} keeps its UUID {uuid} when it migrates, and partition "
+                         "{other} on the destination managed system {sys} already has it "
+                         "(--uuid {level}).",
+                         "remove or rename the other partition's definition on {sys}; the lab "
+                         "cannot give a migrating partition a new UUID (libvirt migrates a "
+                         "domain with its own), so --uuid 2 does not help here"),
     "HSCLL562": CodeSpec("error", "redundant MSPs (--redundantmsps)",
                          "Only {n} independent mover service partition pair can carry the "
                          "migration ({obj}); --redundantmsps {level} asks for two.",
@@ -849,6 +863,18 @@ def check_dest_name_free(snap: LabSnapshot, req: MigrationRequestView) -> list[F
     return [finding("HSCLL541", req.partition, sys=req.dest, src=req.source)]
 
 
+def check_dest_uuid_free(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
+    """--uuid: the partition keeps its UUID; no other partition of the destination has it."""
+    pair, p = _pair(snap, req, live=True), _part(snap, req)
+    if pair is None or p is None or not p.uuid:
+        return []
+    other = pair[1].partition_uuids.get(p.uuid)
+    if other is None or other == p.name:
+        return []
+    return [finding("HSCLL567", p.name, uuid=p.uuid, other=other, sys=req.dest,
+                    level=_level(req, "uuid"))]
+
+
 def check_dest_lpar_id_free(snap: LabSnapshot, req: MigrationRequestView) -> list[Finding]:
     # Without dest_lpar_id the HMC picks a free ID; only an explicit one can clash.
     pair = _pair(snap, req, live=True)
@@ -1113,6 +1139,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("huge_pages", check_huge_pages),
     ("dest_name_free", check_dest_name_free),
     ("dest_lpar_id_free", check_dest_lpar_id_free),
+    ("dest_uuid_free", check_dest_uuid_free),
     ("vios_rmc", check_vios_rmc),
     ("msp_available", check_msp_available),
     ("named_msps", check_named_msps),

@@ -16,44 +16,24 @@ import paramiko
 import pytest
 
 from .conftest import BIN, cli
+from .hmcssh import hmcs, paramiko_client, read_until, ssh
 
 pytestmark = pytest.mark.integration
 
-SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10"]
 
 
 @pytest.fixture(scope="module")
 def hmc1(lab):
     """hmc1 as ``lab status --json`` describes it (address, user, password)."""
-    import json
-
-    st = json.loads(cli("lpmlab", "lab", "status", "--json", check=True).stdout)
-    h = st["hmcs"]["hmc1"]
+    h = hmcs()["hmc1"]
     assert h["sshd"] == "running" and h["command_server"] == "running", h
     return h
-
-
-def ssh(hmc: dict, command: str, *, user: str | None = None, password: str | None = None,
-        extra: tuple[str, ...] = (), timeout: float = 120) -> subprocess.CompletedProcess:
-    """``sshpass -p PW ssh USER@HMC 'CMD'`` (how ibm.power_hmc runs every HMC command)."""
-    argv = ["sshpass", "-p", password or hmc["password"], "ssh", *SSH_OPTS, *extra,
-            f"{user or hmc['user']}@{hmc['address']}", command]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
 
 
 def local(*argv: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     return subprocess.run([str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True,
                           timeout=120, env=env)
-
-
-def paramiko_client(hmc: dict, **kw: object) -> paramiko.SSHClient:
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(hmc["address"], username=hmc["user"], password=hmc["password"],
-                   timeout=30, allow_agent=False, look_for_keys=False, **kw)
-    return client
 
 
 # The same command, locally and over SSH: bytes and exit status identical.
@@ -73,6 +53,22 @@ SAME = [
     "migrlpar -o m -m sys1",
     "migrlpar -o v -m sys1 -t sys2 -p nosuch",
     "lssyscfg --help",
+    "lssyscfg -m 9009-42A*LPM0001 -r lpar -F name,uuid,rmc_ipaddr",
+    "lssyscfg -r lpar -m sys1 --filter lpar_names=nosuch",
+    "lsrefcode -r lpar -m sys1",
+    "lsrefcode -r lpar -m sys1 --filter lpar_names=lpar1 -F refcode",
+    "lsrefcode -r sys -m sys1",
+    "lshmc -V",
+    "lshmc -v",
+    "lshmc -n -F hostname:ipaddr",
+    "lssysconn -r all",
+    "lshwres -r mem -m sys1 --level sys",
+    "lshwres -r proc -m sys1 --level lpar --filter lpar_names=lpar1",
+    "lshwres -r virtualio --rsubtype scsi -m sys1 --level lpar",
+    "lshwres -r virtualio --rsubtype fc -m sys1 --level lpar",
+    "diagrmc -m sys1 --ip 198.18.0.101 -p lpar1 --autocorrect",
+    "diagrmc -m sys1 --ip 198.18.0.99 -p lpar1",
+    "mkauthkeys",
 ]
 
 
@@ -115,15 +111,15 @@ def test_interactive_login_gives_the_prompt_and_exit_leaves(hmc1):
     try:
         chan = client.invoke_shell(term="xterm", width=200, height=50)
         chan.settimeout(30)
-        seen = _read_until(chan, b"hscroot@hmc1:~> ")
+        seen = read_until(chan, b"hscroot@hmc1:~> ")
         assert seen.endswith(b"hscroot@hmc1:~> ")
         chan.send(b"lssyscfg -r sys -F name\n")
-        seen = _read_until(chan, b"hscroot@hmc1:~> ")
+        seen = read_until(chan, b"hscroot@hmc1:~> ")
         assert b"sys1\r\nsys2\r\n" in seen
         chan.send(b"lssyscfg -r lpar -m nosuch; echo Rc=$?\n")
-        assert b"Rc=4\r\n" in _read_until(chan, b"hscroot@hmc1:~> ")
+        assert b"Rc=4\r\n" in read_until(chan, b"hscroot@hmc1:~> ")
         chan.send(b"PS1=\\[ssh-expect\\]#\n")
-        assert _read_until(chan, b"[ssh-expect]#").endswith(b"\n[ssh-expect]#")
+        assert read_until(chan, b"[ssh-expect]#").endswith(b"\n[ssh-expect]#")
         chan.send(b"exit 3\n")
         deadline = time.monotonic() + 30
         while not chan.exit_status_ready() and time.monotonic() < deadline:
@@ -131,15 +127,6 @@ def test_interactive_login_gives_the_prompt_and_exit_leaves(hmc1):
         assert chan.recv_exit_status() == 3
     finally:
         client.close()
-
-
-def _read_until(chan: paramiko.Channel, marker: bytes, timeout: float = 30) -> bytes:
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while marker not in buf:
-        assert time.monotonic() < deadline, f"no {marker!r} in {buf[-400:]!r}"
-        buf += chan.recv(65536)
-    return buf
 
 
 def test_a_wrong_password_and_root_are_refused(hmc1):
@@ -181,3 +168,168 @@ def test_sshd_listens_only_inside_the_lab_and_the_host_stays_untouched(hmc1):
 def test_lab_status_says_how_to_log_in(hmc1):
     out = cli("lpmlab", "lab", "status", check=True).stdout
     assert f"ssh hscroot@{hmc1['address']}" in out and hmc1["password"] in out
+
+
+# -- the clients' own command lines, read the way their code reads the answers ---------------
+def lines(hmc: dict, command: str) -> list[str]:
+    out = ssh(hmc, command)
+    assert out.returncode == 0, (command, out.stderr)
+    return out.stdout.splitlines()
+
+
+def test_op_test_lifecycle_and_mobility_reads(hmc1):
+    """common/OpTestHMC.py: the last line of -F state / -F refcode; names as whole lines;
+    '"Not' as the second word of a space-delimited line; diagrmc's RMC line."""
+    assert lines(hmc1, "lssyscfg -m sys1 -r lpar --filter lpar_names=lpar1 -F state")[-1] \
+        == "Running"
+    ref = lines(hmc1, "lsrefcode -m sys1 -r lpar --filter lpar_names=lpar1 -F refcode")[-1]
+    assert "Linux" in ref
+    assert "lpar1" in lines(hmc1, "lssyscfg -r lpar -m sys1 -F name")
+    assert lines(hmc1, "lssyscfg -m sys1 -r sys -F state")[-1] == "Operating"
+    assert int(lines(hmc1, "lssyscfg -m sys1 -r lpar --filter lpar_names=vios1 -F msp")[0]) \
+        == 1
+    rmc = lines(hmc1, "diagrmc -m sys1 --ip 198.18.0.101 -p lpar1 --autocorrect")
+    assert any("198.18.0.101 has RMC connection." in ln for ln in rmc)
+    assert ssh(hmc1, "rmvterm -m sys1 -p lpar1").returncode == 0  # nothing open: still 0
+
+
+def test_op_test_migrates_there_and_back_by_exit_status(hmc1):
+    """migrate_lpar: -o v then -o m, success by exit status alone; afterwards the partition
+    is listed only on the destination, in a state that is not Migrating."""
+    for src, dst in (("sys1", "sys2"), ("sys2", "sys1")):
+        for mode in ("v", "m"):
+            out = ssh(hmc1, f"migrlpar -o {mode} -m {src} -t {dst} -p lpar1 ")
+            assert out.returncode == 0, out.stderr
+            assert (out.stdout, out.stderr) == ("", "")  # silent off a terminal
+        assert "lpar1" in lines(hmc1, f"lssyscfg -r lpar -m {dst} -F name")
+        assert "lpar1" not in lines(hmc1, f"lssyscfg -r lpar -m {src} -F name")
+        state = lines(hmc1, f"lssyscfg -m {dst} -r lpar --filter lpar_names=lpar1 -F state")
+        assert state[0] not in ("Migrating - Running", "Migrating - Not Activated")
+
+
+def test_ansible_collection_command_lines(hmc1):
+    """ibm.power_hmc's hmc_cli_client: /bin/sh -c "sshpass -p  'PW' ssh 'USER'@IP -o ...
+    'CMD'", success by exit status; parseCSV of the default records; HSCL8012 for a
+    missing partition."""
+    def collection(cmd: str) -> subprocess.CompletedProcess:
+        line = (f"sshpass -p  '{hmc1['password']}' ssh '{hmc1['user']}'@{hmc1['address']} "
+                f" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                f"-o LogLevel=ERROR '{cmd}'")
+        return subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True,
+                              timeout=300)
+
+    def parse_csv(line: str) -> dict[str, str]:
+        import csv
+
+        return {k.upper(): v for k, _, v in (f.partition("=")
+                                              for f in next(csv.reader([line])))}
+
+    out = collection("lssyscfg -r sys -m sys1")
+    assert out.returncode == 0 and parse_csv(out.stdout.strip())["STATE"] == "Operating"
+    out = collection('lsrefcode -r lpar -m sys1 --filter "lpar_names=lpar1"')
+    assert out.returncode == 0 and "Linux" in parse_csv(out.stdout.strip())["REFCODE"]
+    out = collection('lssyscfg -r lpar -m sys1 --filter "lpar_names=lpar1"')
+    rec = parse_csv(out.stdout.strip())
+    assert rec["RMC_STATE"] == "active" and rec["NAME"] == "lpar1"
+    out = collection('lssyscfg -r lpar -m sys1 --filter "lpar_names=nosuch"')
+    assert out.returncode != 0 and "HSCL8012" in out.stdout + out.stderr
+    ids = list(map(int, collection("lssyscfg -r lpar -m sys1 -F lpar_id").stdout.split()))
+    assert ids == sorted(ids) and 2 in ids
+    mem = parse_csv(collection("lshwres -r mem -m sys1 --level sys").stdout.strip())
+    assert mem["MEM_REGION_SIZE"] == "256"
+    assert collection("lssysconn -r all -F type_model_serial_num").stdout.split() == \
+        ["9009-42A*LPM0001", "9009-42A*LPM0002"]
+    out = collection("migrlpar -o m -m sys1 -t 9009-42A*LPM0002 -p lpar1 -w 5")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
+    out = collection("migrlpar -o m -m sys2 -t sys1 --id 2")
+    assert out.returncode == 0, out.stderr
+
+
+def test_avocado_session_bootstrap_and_its_spaced_lines(hmc1):
+    """avocado.utils.ssh.Session: the ControlMaster starts with ``ssh -T -n host ''`` (a
+    shell on no terminal that must exit 0); lpm.py sends runs of spaces."""
+    boot = ssh(hmc1, "", extra=("-T", "-n"))
+    assert boot.returncode == 0, boot.stderr
+    assert "sys1" in lines(hmc1, "lssyscfg -r sys -F name")
+    spaced = "lssyscfg -m sys1 -r lpar --filter lpar_names=lpar1              -F lpar_id"
+    assert lines(hmc1, spaced) == ["2"]
+
+
+def test_op_test_interactive_fallback(hmc1):
+    """OpTestUtil.set_PS1 and try_command on the interactive shell: the setup lines are
+    answered with a prompt, PS1 becomes exactly '[ssh-expect]#', and a command's status
+    is read with echo $?."""
+    client = paramiko_client(hmc1)
+    try:
+        chan = client.invoke_shell(term="xterm", width=1000, height=1000)
+        read_until(chan, b"~>")
+        chan.send(b"which bash && exec bash --norc --noprofile\n")
+        read_until(chan, b"hscroot@hmc1:~> ")
+        for line in (b"PS1=\\[ssh-expect\\]#",
+                     b"which stty && stty cols 300;which stty && stty rows 30",
+                     b"export LANG=C", b""):
+            chan.send(line + b"\n")
+            read_until(chan, b"[ssh-expect]#")
+        chan.send(b"\n")
+        assert read_until(chan, b"[ssh-expect]#").endswith(b"[ssh-expect]#")
+        chan.send(b"lssyscfg -m sys1 -r lpar --filter lpar_names=lpar1 -F state\n")
+        out = read_until(chan, b"[ssh-expect]#")
+        assert b"Running" in out
+        chan.send(b"echo $?\n")
+        out = read_until(chan, b"[ssh-expect]#").replace(b"\r", b"").split(b"\n")
+        assert int(out[-2]) == 0
+        chan.send(b"lssyscfg -r lpar -m nosuch\n")
+        read_until(chan, b"[ssh-expect]#")
+        chan.send(b"echo $?\n")
+        out = read_until(chan, b"[ssh-expect]#").replace(b"\r", b"").split(b"\n")
+        assert int(out[-2]) == 4
+    finally:
+        client.close()
+
+
+def test_mkvterm_over_ssh_opens_the_console_and_tilde_dot_leaves(hmc1):
+    client = paramiko_client(hmc1)
+    try:
+        chan = client.invoke_shell(term="xterm", width=200, height=50)
+        read_until(chan, b"hscroot@hmc1:~> ")
+        chan.send(b"mkvterm -m sys1 -p lpar1\n")
+        read_until(chan, b"Open Completed.")
+        chan.send(b"\r")
+        chan.send(b"echo vterm-$((6*7))\r")
+        read_until(chan, b"vterm-42")
+        chan.send(b"\r~.")
+        read_until(chan, b"hscroot@hmc1:~> ")
+    finally:
+        client.close()
+
+
+def test_keys_added_with_mkauthkeys_log_in_and_removed_ones_do_not(hmc1, tmp_path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tester@lab", "-f",
+                    str(tmp_path / "k")], check=True)
+    pub = (tmp_path / "k.pub").read_text().strip()
+    key = paramiko.Ed25519Key.from_private_key_file(str(tmp_path / "k"))
+    assert ssh(hmc1, f'mkauthkeys -a "{pub}"').returncode == 0
+    client = paramiko_client(hmc1, pkey=key)
+    try:
+        _i, out, _e = client.exec_command("lssyscfg -r sys -F name")
+        assert out.channel.recv_exit_status() == 0 and b"sys1" in out.read()
+    finally:
+        client.close()
+    assert ssh(hmc1, "mkauthkeys -r tester@lab").returncode == 0
+    with pytest.raises(paramiko.AuthenticationException):
+        paramiko_client(hmc1, pkey=key)
+    bad = ssh(hmc1, 'mkauthkeys -a "ssh-ed25519 AAAAbroken"')
+    assert bad.returncode == 2 and "HSCLL475" in bad.stderr
+
+
+@pytest.mark.parametrize("command,message", [
+    ("ls /", "rbash: ls: command not found"),
+    ("lssyscfg -r sys > /tmp/x", "cannot redirect output"),
+    ("lssyscfg -r $(id -u)", "command substitution is not allowed"),
+    ("lssyscfg -r sys; /bin/sh", "cannot specify `/' in command names"),
+    ("lssyscfg -r sys | sed -n 1p /etc/shadow", "cannot read files"),
+    ("PATH=/tmp lssyscfg -r sys", "no variable reaches a command"),
+])
+def test_the_shell_refuses_over_ssh_too(hmc1, command, message):
+    out = ssh(hmc1, command)
+    assert out.returncode != 0 and out.stdout == "" and message in out.stderr

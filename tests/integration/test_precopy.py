@@ -34,7 +34,9 @@ def other(frame: str) -> str:
 def migrate(*extra: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, str, str]:
     src = here()
     dst = other(src)
-    cp = cli("migrlpar", "-o", "m", "-m", src, "-t", dst, "-p", "lpar1", *extra,
+    # live progress off a terminal only when asked for (as the HMC: silent when piped)
+    shown = () if "--noprogress" in extra else ("--progress",)
+    cp = cli("migrlpar", "-o", "m", "-m", src, "-t", dst, "-p", "lpar1", *extra, *shown,
              timeout=timeout)
     return cp, src, dst
 

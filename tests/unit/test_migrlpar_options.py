@@ -168,6 +168,9 @@ def lab(tmp_path, monkeypatch):
             return V.MigrationRequestView(self.name, self.source, self.dest,
                                           overrides=self.overrides)
 
+        def close(self) -> None:
+            pass
+
         def validate_os(self) -> Any:
             from lpmlab.hmc.hooks import PhaseResult
 
@@ -470,7 +473,10 @@ def test_convergence_controls_reach_the_migration(lab, capsys):
     c = lab.jobs[-1].controls
     assert (c.mover_bandwidth_mib, c.max_downtime_ms, c.auto_converge, c.schedule) == \
         (115, 600, True, "stepped-downtime-abort")
-    assert lab.jobs[-1].observer is not None  # live progress on stderr
+    # off a terminal (capsys) migrlpar is silent unless --progress asks for live progress
+    assert lab.jobs[-1].observer is None
+    rc, _, _ = run(MIG + ["--progress"], capsys)
+    assert rc == 0 and lab.jobs[-1].observer is not None
     rc, _, _ = run(MIG + ["--noprogress"], capsys)
     assert rc == 0 and lab.jobs[-1].observer is None
 

@@ -1,0 +1,103 @@
+"""lshmc: this HMC's version (-V), vital product data (-v) and network settings (-n).
+
+The ``-V`` text has the layout of a real HMC's (clients read it line by line: ``Version:``,
+``Release:``, ``Service Pack:`` as an integer, ``HMC Build level``, fix lines with `` - ``);
+the level it claims is the HMC level lpmlab models, and the fix line names lpmlab itself.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from lpmlab import __version__
+from lpmlab.cli.common import HmcArgumentParser, emit, run
+from lpmlab.errors import UsageError
+from lpmlab.hmc import records
+
+HMC_VERSION, HMC_RELEASE, HMC_SERVICE_PACK = 10, 3, 1060
+HMC_MACHINE_TYPE = "7063-CR2"
+
+
+def version_text(build_level: str) -> str:
+    base = f"V{HMC_VERSION}R{HMC_RELEASE}"
+    return "\n".join([
+        f'"version= Version: {HMC_VERSION}',
+        f" Release: {HMC_RELEASE}",
+        f" Service Pack: {HMC_SERVICE_PACK}",
+        f"HMC Build level {build_level}",
+        f"LPMLAB{__version__.replace('.', '')} - lpmlab {__version__} as HMC {base} "
+        f"M{HMC_SERVICE_PACK}",
+        f'","base_version={base}',
+        '"'])
+
+
+def vpd_text(hmc: Any) -> str:
+    c = hmc.console.console
+    return "\n".join([
+        '"vpd=*FC ????????',
+        "*VC 20.0",
+        f"*N2 {time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime())}",
+        "*FC ????????",
+        "*DS Hardware Management Console",
+        f"*TM {HMC_MACHINE_TYPE}",
+        f"*SE LPM{c.index + 1:04d}",
+        "*MN lpmlab",
+        "*PN N/A",
+        "*OS Embedded Operating Systems",
+        f"*NA {c.address}",
+        f"*FW IBM Version: {HMC_VERSION} Release: {HMC_RELEASE} Service Pack: "
+        f"{HMC_SERVICE_PACK}",
+        f"*RM V{HMC_VERSION}R{HMC_RELEASE}.{HMC_SERVICE_PACK}.0",
+        '"'])
+
+
+def network_record(hmc: Any) -> dict[str, Any]:
+    c = hmc.console
+    lab = hmc.topology.lab.subnet
+    host_link = c.ns_end.split("/")[0]
+    return {
+        "hostname": c.name, "domain": f"{hmc.topology.name}.lpmlab",
+        "ipaddr": [str(c.console.address), host_link],
+        "networkmask": [str(lab.netmask), "255.255.255.252"],
+        "gateway": "", "nameserver": "", "domainsuffix": "",
+        "ssh": "enable", "remote_webui_access": "disable", "lpar_comm": str(c.console.address),
+        "eth0": f"{c.console.address}/{lab.prefixlen}", "host0": c.ns_end,
+    }
+
+
+def parser() -> HmcArgumentParser:
+    p = HmcArgumentParser(prog="lshmc", description="List this HMC's settings.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("-V", dest="version", action="store_true", help="version")
+    what.add_argument("-v", dest="vpd", action="store_true", help="vital product data")
+    what.add_argument("-n", dest="network", action="store_true", help="network settings")
+    p.add_argument("-F", dest="fields")
+    p.add_argument("--header", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(argv)
+    if (args.fields or args.header) and not args.network:
+        raise UsageError("-F and --header are only valid with -n", fix="drop them")
+    from lpmlab.hmc.system import Hmc
+
+    hmc = Hmc.open()
+    try:
+        if args.version:
+            started = hmc.state.created
+            emit(version_text(time.strftime("%Y%m%d%H%M", time.gmtime(started))))
+        elif args.vpd:
+            emit(vpd_text(hmc))
+        else:
+            emit(records.render([network_record(hmc)], args.fields, args.header))
+    finally:
+        hmc.close()
+    return 0
+
+
+def cli() -> None:
+    sys.exit(run(main))
