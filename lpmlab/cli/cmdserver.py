@@ -136,7 +136,10 @@ class CommandServer:
             # terminal's hangup would
             self.selector.unregister(job.conn)
             job.hung_up = True
-            self.signal(job, signal.SIGHUP)
+            # to the command only, not its group: what it runs (nft, tc) must not die with
+            # the session while, as on the HMC, a migration goes on (migrlpar ignores it)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job.pid, signal.SIGHUP)
             return
         sig = message.get("signal")
         if sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH,
@@ -172,6 +175,7 @@ def _child(argv: list[str], fds: list[int], env: dict[str, str], user: str, hmc:
     rc = 1
     try:
         os.setsid()
+        _name_process(argv[0])
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
@@ -199,6 +203,16 @@ def _child(argv: list[str], fds: list[int], env: dict[str, str], user: str, hmc:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         os._exit(rc & 0xFF)
+
+
+def _name_process(name: str) -> None:
+    """Show the child as its command (``ps -C migrlpar``, ``pgrep -x migrlpar``), not as
+    another command server."""
+    import ctypes
+
+    pr_set_name = 15
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_name, name.encode()[:15], 0, 0, 0)
 
 
 def _command_environment(passed: dict[str, str], user: str, hmc: str, lab_dir: Path) -> None:

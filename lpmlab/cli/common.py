@@ -66,6 +66,29 @@ def emit_records(recs: list[dict[str, Any]], fields: str | None = None, header: 
     emit(text if recs else NO_RESULTS)
 
 
+def add_listing_options(p: argparse.ArgumentParser, filter_help: str | None = None) -> None:
+    """The options every HMC listing takes: -F, --header, --json (and --filter)."""
+    if filter_help is not None:
+        p.add_argument("--filter", dest="filter", help=filter_help)
+    p.add_argument("-F", dest="fields", help="attribute names, e.g. name,state or name:state")
+    p.add_argument("--header", action="store_true", help="print the -F names first")
+    p.add_argument("--json", action="store_true", help="JSON list of records")
+
+
+def emit_listing(recs: list[dict[str, Any]], args: argparse.Namespace,
+                 allowed: Sequence[str] = (), system: str | None = None) -> None:
+    """A listing's ``--filter`` applied (HSCL8012 for a partition it names that is not on
+    ``system``), then its records on stdout."""
+    from lpmlab.hmc import records
+
+    if getattr(args, "filter", None):
+        flt = records.parse_filter(args.filter, list(allowed))
+        if system is not None:
+            require_filtered(recs, flt, system)
+        recs = records.select(recs, flt)
+    emit_records(recs, args.fields, args.header, args.json)
+
+
 def require_filtered(recs: list[dict[str, Any]], flt: dict[str, list[str]],
                      system: str) -> None:
     """HSCL8012, as the HMC answers it, when a ``--filter`` names a partition (by name or

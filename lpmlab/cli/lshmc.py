@@ -39,7 +39,7 @@ def vpd_text(hmc: Any) -> str:
     return "\n".join([
         '"vpd=*FC ????????',
         "*VC 20.0",
-        f"*N2 {time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime())}",
+        f"*N2 {time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime(hmc.state.created))}",
         "*FC ????????",
         "*DS Hardware Management Console",
         f"*TM {HMC_MACHINE_TYPE}",

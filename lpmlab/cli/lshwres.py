@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from lpmlab.cli.common import HmcArgumentParser, emit_records, require_filtered, run
+from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_listing, run
 from lpmlab.errors import UsageError
-from lpmlab.hmc import hwres, records
+from lpmlab.hmc import hwres
 
 
 def parser() -> HmcArgumentParser:
@@ -21,10 +21,7 @@ def parser() -> HmcArgumentParser:
     p.add_argument("--level", choices=["sys", "lpar"], help="sys or lpar")
     p.add_argument("--rsubtype", choices=list(hwres.VIRTUALIO_SUBTYPES),
                    help="-r virtualio: the adapter type")
-    p.add_argument("--filter", dest="filter", help='"lpar_names=a,b" or "lpar_ids=1,2"')
-    p.add_argument("-F", dest="fields")
-    p.add_argument("--header", action="store_true")
-    p.add_argument("--json", action="store_true")
+    add_listing_options(p, filter_help='"lpar_names=a,b" or "lpar_ids=1,2"')
     return p
 
 
@@ -60,12 +57,8 @@ def main(argv: Sequence[str]) -> int:
         recs = {("mem", "sys"): hwres.mem_sys, ("proc", "sys"): hwres.proc_sys,
                 ("mem", "lpar"): hwres.mem_lpar,
                 ("proc", "lpar"): hwres.proc_lpar}[(args.resource, args.level)](snap, frame)
-    if args.filter:
-        flt = records.parse_filter(args.filter, ["lpar_names", "lpar_ids"])
-        if args.resource != "virtualio":
-            require_filtered(recs, flt, frame)
-        recs = records.select(recs, flt)
-    emit_records(recs, args.fields, args.header, args.json)
+    emit_listing(recs, args, ["lpar_names", "lpar_ids"],
+                 None if args.resource == "virtualio" else frame)
     return 0
 
 

@@ -12,9 +12,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from lpmlab.cli.common import HmcArgumentParser, emit_records, require_filtered, run
+from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_listing, run
 from lpmlab.errors import UsageError
-from lpmlab.hmc import records
 
 WORDS = {f"word{i}": "00000000" for i in range(2, 10)}
 
@@ -27,10 +26,7 @@ def parser() -> HmcArgumentParser:
                    help="service processor (the lab's frames have one: both are the same)")
     p.add_argument("-n", dest="number", type=int, default=1,
                    help="how many codes per partition, newest first (default 1)")
-    p.add_argument("--filter", dest="filter", help='"lpar_names=a,b" or "lpar_ids=1,2"')
-    p.add_argument("-F", dest="fields")
-    p.add_argument("--header", action="store_true")
-    p.add_argument("--json", action="store_true")
+    add_listing_options(p, filter_help='"lpar_names=a,b" or "lpar_ids=1,2"')
     return p
 
 
@@ -49,10 +45,12 @@ def lpar_refcodes(hmc: Any, frame: str, number: int) -> list[dict[str, Any]]:
             continue
         running = pidfile_alive(vp.dir / "tgtd.pid")
         # a VIOS posts no OS code (as AIX, it leaves it blank) once it runs
-        out.append({"lpar_name": vp.vios.name, "lpar_id": vp.vios.lpar_id,
-                    "time_stamp": stamp(time.time()),
-                    "refcode": "" if running else refcodes.NOT_ACTIVATED, **WORDS,
-                    "fru_call_out_loc_codes": ""})
+        code = "" if running else refcodes.NOT_ACTIVATED
+        hmc.store.note_refcode(vp.vios.name, frame, code, time.time())
+        for code, t in hmc.store.refcodes(vp.vios.name, number):
+            out.append({"lpar_name": vp.vios.name, "lpar_id": vp.vios.lpar_id,
+                        "time_stamp": stamp(t), "refcode": code, **WORDS,
+                        "fru_call_out_loc_codes": ""})
     infos = hmc.domains_on(frame)
     booting = [i.name for i in infos if i.state == "running"
                and refcodes.boot_stage(hmc.plan.partition(i.name).console_log)[0]
@@ -74,7 +72,9 @@ def sys_refcodes(hmc: Any, frame: str) -> list[dict[str, Any]]:
     rec = hmc.sys_record(hmc.require_frame(frame))
     # an operating system posts no code; one the HMC cannot reach shows its connection code
     code = "" if rec["state"] == "Operating" else "A7003000"
-    return [{"sys_name": frame, "time_stamp": stamp(time.time()), "refcode": code, **WORDS,
+    # kept as the frame's history, so a code keeps the time it was first seen
+    t = hmc.store.note_refcode(f"sys:{frame}", frame, code, time.time())
+    return [{"sys_name": frame, "time_stamp": stamp(t), "refcode": code, **WORDS,
              "fru_call_out_loc_codes": ""}]
 
 
@@ -95,11 +95,7 @@ def main(argv: Sequence[str]) -> int:
             recs = lpar_refcodes(hmc, args.system, args.number)
     finally:
         hmc.close()
-    if args.filter:
-        flt = records.parse_filter(args.filter, ["lpar_names", "lpar_ids"])
-        require_filtered(recs, flt, args.system)
-        recs = records.select(recs, flt)
-    emit_records(recs, args.fields, args.header, args.json)
+    emit_listing(recs, args, ["lpar_names", "lpar_ids"], args.system)
     return 0
 
 

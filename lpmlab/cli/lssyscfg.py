@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from lpmlab.cli.common import HmcArgumentParser, emit_records, require_filtered, run
+from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_listing, run
 from lpmlab.errors import UsageError
-from lpmlab.hmc import records
 
 
 def parser() -> HmcArgumentParser:
@@ -15,10 +14,7 @@ def parser() -> HmcArgumentParser:
     p.add_argument("-r", dest="resource", required=True, choices=["sys", "lpar", "prof"],
                    help="sys: managed systems; lpar: partitions of -m; prof: their profiles")
     p.add_argument("-m", dest="system", help="managed system name")
-    p.add_argument("-F", dest="fields", help="attribute names, e.g. name,state or name:state")
-    p.add_argument("--header", action="store_true", help="print the -F names first")
-    p.add_argument("--filter", dest="filter", help='e.g. "lpar_names=lpar1,lpar2"')
-    p.add_argument("--json", action="store_true", help="JSON list of records")
+    add_listing_options(p, filter_help='e.g. "lpar_names=lpar1,lpar2"')
     return p
 
 
@@ -47,12 +43,7 @@ def main(argv: Sequence[str]) -> int:
             allowed = ["lpar_names", "lpar_ids"]
     finally:
         hmc.close()
-    if args.filter:
-        flt = records.parse_filter(args.filter, allowed)
-        if args.resource != "sys":
-            require_filtered(recs, flt, args.system)
-        recs = records.select(recs, flt)
-    emit_records(recs, args.fields, args.header, args.json)
+    emit_listing(recs, args, allowed, None if args.resource == "sys" else args.system)
     return 0
 
 

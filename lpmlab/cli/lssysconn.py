@@ -5,15 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from lpmlab.cli.common import HmcArgumentParser, emit_records, run
+from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_records, run
 
 
 def parser() -> HmcArgumentParser:
     p = HmcArgumentParser(prog="lssysconn", description="List managed system connections.")
     p.add_argument("-r", dest="resource", required=True, choices=["all"])
-    p.add_argument("-F", dest="fields")
-    p.add_argument("--header", action="store_true")
-    p.add_argument("--json", action="store_true")
+    add_listing_options(p)
     return p
 
 

@@ -7,6 +7,7 @@ another non-zero code on failure, as the HMC.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import time
@@ -370,6 +371,10 @@ def render_error(err: LpmlabError, nodetails: bool) -> str:
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     check_syntax(args)
+    if args.op in ("m", "r"):
+        # as on the HMC, a migration (or recovery) goes on when the session that started it
+        # hangs up (an SSH client timing out, a terminal closed); Ctrl-C still stops it
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     args.parsed_attrs = parse_attrs(args)
     args.controls = controls(args) if args.op == "m" else Controls()
     args.progress = None

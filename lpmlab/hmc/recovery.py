@@ -126,6 +126,17 @@ def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> Re
     hmc.require_frame(source)
     report = RecoveryReport(partition)
     records = _unfinished(hmc, partition)
+    incoming = [r for r in records if r.stats.get("role") == "destination"
+                and not hmc.manages(r.source_sys)]
+    if incoming:
+        # The source's HMC drives the migration: recovering here could resume this HMC's
+        # incoming copy while the source copy still runs.
+        r = incoming[0]
+        raise MigrationError(f"The migration of partition {partition} from {r.source_sys} was "
+                             f"started by HMC {r.stats.get('source_hmc')}, which manages the "
+                             "source.", code="HSCLL478",
+                             fix=f"recover it there: 'migrlpar -o r -m {r.source_sys} -p "
+                                 f"{partition}' on {r.stats.get('source_hmc')}")
     live = [r for r in records if r.state in IN_PROGRESS_STATES and controller_alive(r)]
     if live and not force:
         r = live[0]

@@ -333,3 +333,33 @@ def test_keys_added_with_mkauthkeys_log_in_and_removed_ones_do_not(hmc1, tmp_pat
 def test_the_shell_refuses_over_ssh_too(hmc1, command, message):
     out = ssh(hmc1, command)
     assert out.returncode != 0 and out.stdout == "" and message in out.stderr
+
+
+def test_a_migration_goes_on_when_the_ssh_session_drops(hmc1):
+    """As on the HMC: the client (an SSH session) going away does not stop a migration."""
+    from .hmcssh import SSH_OPTS
+
+    cmd = "migrlpar -o m -m sys1 -t sys2 -p lpar1 --mover-bandwidth 30"
+    client = subprocess.Popen(["sshpass", "-p", hmc1["password"], "ssh", *SSH_OPTS,
+                               f"hscroot@{hmc1['address']}", cmd],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = lines(hmc1, "lslparmigr -r lpar -m sys1 --filter lpar_names=lpar1 "
+                            "-F migration_state")
+        if state == ["Migration In Progress"]:
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError("the migration never started")
+    client.kill()  # the SSH client dies: sshd closes the session, the shell hangs up
+    client.wait()
+    deadline = time.monotonic() + 120
+    while "lpar1" not in lines(hmc1, "lssyscfg -r lpar -m sys2 -F name") \
+            or lines(hmc1, "lslparmigr -r lpar -m sys2 --filter lpar_names=lpar1 "
+                           "-F migration_state") != ["Not Migrating"]:
+        assert time.monotonic() < deadline, "the migration did not finish"
+        time.sleep(0.5)
+    assert "lpar1" not in lines(hmc1, "lssyscfg -r lpar -m sys1 -F name")
+    back = ssh(hmc1, "migrlpar -o m -m sys2 -t sys1 -p lpar1")
+    assert back.returncode == 0, back.stderr

@@ -118,7 +118,8 @@ def test_a_busy_partition_is_warned_about_and_the_schedule_stops_it(lab):
     busy()
     src = here()
     proc = subprocess.Popen([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t", other(src),
-                             "-p", "lpar1", *BUSY, "--schedule", "abort-on-stall"],
+                             "-p", "lpar1", *BUSY, "--schedule", "abort-on-stall",
+                             "--progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     live = []
     deadline = time.monotonic() + 120

@@ -170,15 +170,19 @@ def test_source_hmc_recovers_after_its_controller_was_killed(two):
     try:
         wait_migrating(hmc1, "sys1")
         # the migrlpar process on hmc1 (a child of its command server) dies mid-transfer
-        pids = subprocess.run(["pgrep", "-f", "migrlpar -o m -m sys1"], capture_output=True,
-                              text=True).stdout.split()
-        assert pids
+        in_hmc1 = set(subprocess.run(["ip", "netns", "pids", "lpm-hmc1"], capture_output=True,
+                                     text=True).stdout.split())
+        pids = [p for p in subprocess.run(["pgrep", "-x", "migrlpar"], capture_output=True,
+                                          text=True).stdout.split() if p in in_hmc1]
+        assert len(pids) == 1, pids
         for pid in pids:
             subprocess.run(["kill", f"-{signal.SIGKILL}", pid])
         mig.wait(60)
     finally:
         mig.kill()
         cli("lpmlab", "workload", "lpar1", "--rate", "0")
+    wrong = ssh(hmc2, "migrlpar -o r -m sys2 -p lpar1 --force")  # not the source's HMC
+    assert wrong.returncode != 0 and "HSCLL478" in wrong.stderr and "hmc1" in wrong.stderr
     rec = ssh(hmc1, "migrlpar -o r -m sys1 -p lpar1 --force")
     assert rec.returncode == 0, rec.stderr
     here = where(hmc1, hmc2)

@@ -290,9 +290,8 @@ def test_the_shell_runs_from_the_copy_the_lab_makes(tmp_path):
 
     repo = Path(__file__).resolve().parents[2]
     plays = yaml.safe_load((repo / "playbooks" / "lab.yml").read_text())
-    task = next(t for play in plays for t in play["tasks"]
-                if t["name"].startswith("The restricted shell's modules"))
-    for rel in task["loop"]:
+    task = next(t for play in plays for t in play["tasks"] if "lpm_hmc_endpoint" in t)
+    for rel in task["lpm_hmc_endpoint"]["shell_files"]:
         (tmp_path / "lpmlab" / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(repo / "lpmlab" / rel, tmp_path / "lpmlab" / rel)
     python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
