@@ -38,8 +38,17 @@ def parser() -> HmcArgumentParser:
     return p
 
 
+def _joined(argv: Sequence[str]) -> list[str]:
+    """``--passwd PW`` as ``--passwd=PW``: a password may start with '-', which argparse
+    would take for an option."""
+    out, it = [], iter(argv)
+    for a in it:
+        out.append(f"--passwd={next(it, '')}" if a == "--passwd" else a)
+    return out
+
+
 def main(argv: Sequence[str]) -> int:
-    args = parser().parse_args(argv)
+    args = parser().parse_args(_joined(argv))
     if (args.add or args.remove) and (args.ip or args.both or args.password):
         raise UsageError("-a and -r change this HMC's own keys: they take no --ip, --passwd "
                          "or -g", fix="run them without those options")

@@ -40,7 +40,9 @@ def ensure_password(path: Path, given: str | None) -> str:
         current = path.read_text().strip()
     except OSError:
         current = ""
-    want = given or current or secrets.token_urlsafe(9)
+    # letters and digits only: a password starting with '-' reads as an option to clients
+    alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    want = given or current or "".join(secrets.choice(alphabet) for _ in range(12))
     if want != current:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -190,3 +190,13 @@ def test_two_hmcs_each_manage_their_own_frames(tmp_path):
     assert err.value.code == "HSCL8011" and "hmc2" in err.value.fix
     # the other HMC keeps its own records
     assert plan.console("hmc2").db_path != plan.console("hmc1").db_path
+
+
+def test_a_password_may_start_with_a_dash_and_generated_ones_do_not(tmp_path):
+    from lpmlab.cli.mkauthkeys import _joined, parser
+    from lpmlab.fabric.keys import ensure_password
+
+    args = parser().parse_args(_joined(["--ip", "hmc2", "-u", "hscroot", "--passwd", "-x1"]))
+    assert args.password == "-x1" and args.ip == "hmc2"
+    made = {ensure_password(tmp_path / f"p{i}", None) for i in range(50)}
+    assert all(p.isalnum() and len(p) == 12 for p in made)
