@@ -12,6 +12,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +60,8 @@ class PrivateApt:
     """apt-get/apt-cache for one Debian release (plus index aliases) and one architecture."""
 
     def __init__(self, root: Path, *, mirror: str, codename: str, arch: str,
-                 components: list[str], keyring: Path, aliases: list[str] | None = None) -> None:
+                 components: list[str], keyring: Path, aliases: list[str] | None = None,
+                 pool_pins: dict[str, tuple[str, str]] | None = None) -> None:
         self.root = root
         self.mirror = mirror
         self.codename = codename
@@ -66,6 +69,7 @@ class PrivateApt:
         self.components = components
         self.keyring = keyring
         self.dists = [codename, *(aliases or [])]
+        self.pool_pins = dict(pool_pins or {})
         self.update_log = ""
         # set when the index could not be refreshed: then cached .debs are preferred
         self.offline = False
@@ -213,12 +217,54 @@ class PrivateApt:
                 err = [line for line in (proc.stderr or proc.stdout).splitlines()
                        if line.startswith(("E:", "Err"))]
                 failures.append(f"{version}: " + ("; ".join(err) or proc.stderr.strip()[-300:]))
+        pinned = self._fetch_pinned(name, candidates[0], debs, failures)
+        if pinned is not None:
+            return pinned
         raise ImageBuildError(
             f"package {name} ({self.arch}, Debian {self.codename}) could not be downloaded",
             fix=f"the mirror {self.mirror} does not serve any listed version of {name}; "
                 "check the mirror/proxy, or pin another suite in images/partition.toml",
             evidence="\n".join(failures),
         )
+
+
+    def _fetch_pinned(self, name: str, listed: str, debs: Path,
+                      failures: list[str]) -> Deb | None:
+        """The recipe's pool pin of ``name``: a version no index lists any more, fetched from
+        the pool folder of the listed one and accepted only with the recipe's SHA-256 (the
+        index's signature cannot vouch for it)."""
+        pin = self.pool_pins.get(name)
+        if pin is None:
+            return None
+        version, sha = pin
+        target = debs / _deb_filename(name, version, self.arch)
+        if not (target.exists() and _sha256(target) == sha):
+            folder = self.record(name, listed).get("Filename", "").rpartition("/")[0]
+            base = f"{name}_{version.split(':', 1)[-1]}_{self.arch}.deb"
+            url = f"{self.mirror.rstrip('/')}/{folder}/{urllib.parse.quote(base)}"
+            part = target.with_name(target.name + ".part")
+            debs.mkdir(parents=True, exist_ok=True)
+            try:
+                with urllib.request.urlopen(url, timeout=120) as resp, part.open("wb") as out:
+                    shutil.copyfileobj(resp, out)
+            except OSError as exc:
+                failures.append(f"{version} (pool pin): {url}: {exc}")
+                part.unlink(missing_ok=True)
+                return None
+            if _sha256(part) != sha:
+                failures.append(f"{version} (pool pin): {url} does not have the recipe's "
+                                f"SHA-256 {sha}")
+                part.unlink(missing_ok=True)
+                return None
+            part.replace(target)
+        control = deb_control(target)
+        if (control.get("Package"), control.get("Version")) != (name, version):
+            failures.append(f"{version} (pool pin): the file is {control.get('Package')} "
+                            f"{control.get('Version')}")
+            return None
+        progress(f"images: {name} {listed} is not in the mirror's pool; using the recipe's "
+                 f"pinned {version} (SHA-256 checked)")
+        return Deb(name, version, target, control)
 
 
 def resolve_closure(apt: PrivateApt, roots: list[str], debs: Path) -> dict[str, Deb]:

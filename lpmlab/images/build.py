@@ -68,7 +68,8 @@ def _apt(recipe: Recipe, ws: Workspace, role: str) -> PrivateApt:
     suite = recipe.suite(role)
     return PrivateApt(ws.apt_root(suite.codename, recipe.arch), mirror=recipe.mirror,
                       codename=suite.codename, arch=recipe.arch, components=recipe.components,
-                      keyring=recipe.keyring, aliases=suite.aliases)
+                      keyring=recipe.keyring, aliases=suite.aliases,
+                      pool_pins=suite.pool_pins)
 
 
 def fetch_kernel(apt: PrivateApt, recipe: Recipe, debs: Path) -> Deb:

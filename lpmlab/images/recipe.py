@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ def builder_dir() -> Path:
 class Suite:
     codename: str
     aliases: list[str]
+    # name -> (version, sha256): a version the mirror's pool still serves though no index
+    # lists it any more (a caching mirror whose pool lags its index by a point release)
+    pool_pins: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,17 @@ class Recipe:
         return Path(self._get("keyring"))
 
     def suite(self, role: str) -> Suite:
+        section = self.raw.get(role, {})
+        pins: dict[str, tuple[str, str]] = {}
+        for name, pin in section.get("pool_pins", {}).items():
+            if not (isinstance(pin, list) and len(pin) == 2
+                    and re.fullmatch(r"[0-9a-f]{64}", str(pin[1]))):
+                raise ImageBuildError(
+                    f"[{role}.pool_pins] {name} must be [\"VERSION\", \"SHA256\"]",
+                    fix=f"correct {self.src_dir / RECIPE_FILE}")
+            pins[str(name)] = (str(pin[0]), str(pin[1]))
         return Suite(str(self._get(role, "codename")),
-                     list(self.raw.get(role, {}).get("index_aliases", [])))
+                     list(section.get("index_aliases", [])), pins)
 
     @property
     def packages(self) -> list[str]:

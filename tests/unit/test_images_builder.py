@@ -101,3 +101,55 @@ def test_module_cycle_is_reported(tmp_path: Path) -> None:
     _fake_module(tmp_path, "kernel/b.ko", "b", "a")
     with pytest.raises(ImageBuildError, match="cycle"):
         kmod.resolve(tmp_path / "mods", ["a"])
+
+
+def _deb(tmp: Path, name: str, version: str) -> Path:
+    root = tmp / f"src-{name}"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: {name}\nVersion: {version}\nArchitecture: ppc64el\n"
+        "Maintainer: t <t@t>\nDescription: t\n")
+    out = tmp / f"{name}.deb"
+    subprocess.run(["dpkg-deb", "--build", "-Zgzip", str(root), str(out)], check=True,
+                   capture_output=True)
+    return out
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+def test_a_pool_pin_is_taken_only_with_its_sha256(tmp_path: Path) -> None:
+    import hashlib
+
+    from lpmlab.images.apt import PrivateApt
+
+    pool = tmp_path / "mirror" / "pool" / "main" / "z" / "zlib"
+    pool.mkdir(parents=True)
+    deb = _deb(tmp_path, "zlib1g", "1:1.3-1+b1")
+    shutil.copy(deb, pool / "zlib1g_1.3-1+b1_ppc64el.deb")  # no epoch in pool names
+    sha = hashlib.sha256(deb.read_bytes()).hexdigest()
+
+    def apt(pin_sha: str) -> PrivateApt:
+        a = PrivateApt(tmp_path / "apt", mirror=f"file://{tmp_path}/mirror", codename="trixie",
+                       arch="ppc64el", components=["main"], keyring=tmp_path / "k",
+                       pool_pins={"zlib1g": ("1:1.3-1+b1", pin_sha)})
+        a.record = lambda name, version: {  # type: ignore[method-assign]
+            "Filename": "pool/main/z/zlib/zlib1g_1.3-1+deb13u1_ppc64el.deb"}
+        return a
+
+    failures: list[str] = []
+    assert apt("0" * 64)._fetch_pinned("zlib1g", "1:1.3-1+deb13u1", tmp_path / "debs",
+                                        failures) is None
+    assert "does not have the recipe's SHA-256" in failures[0]
+    assert not list((tmp_path / "debs").glob("*.deb"))  # nothing kept that failed the check
+    got = apt(sha)._fetch_pinned("zlib1g", "1:1.3-1+deb13u1", tmp_path / "debs", [])
+    assert got is not None and got.version == "1:1.3-1+b1"
+    assert got.path.name == "zlib1g_1%3a1.3-1+b1_ppc64el.deb"
+    assert apt(sha)._fetch_pinned("libc6", "2.41", tmp_path / "debs", []) is None  # no pin
+
+
+def test_a_malformed_pool_pin_is_refused(tmp_path: Path) -> None:
+    from lpmlab.images.recipe import Recipe
+
+    recipe = Recipe(tmp_path, {"userland": {"codename": "trixie",
+                                             "pool_pins": {"libc6": ["2.41"]}}})
+    with pytest.raises(ImageBuildError, match="pool_pins"):
+        recipe.suite("userland")
