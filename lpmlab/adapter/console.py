@@ -79,12 +79,14 @@ class ConsoleSession:
             dom.openConsole(None, stream, flags)
         except libvirt.libvirtError as exc:
             raise HypervisorError(f"cannot open the console of {self.name}: {exc}") from exc
-        if on_open is not None:
-            on_open()
         saved = None
         if os.isatty(stdin_fd):
             saved = termios.tcgetattr(stdin_fd)
-            tty.setraw(stdin_fd)
+            # raw before the banner, and without flushing: what a client types as soon as it
+            # sees "Open Completed." must reach the partition, not the cooked tty's echo
+            tty.setraw(stdin_fd, termios.TCSANOW)
+        if on_open is not None:
+            on_open()
 
         def from_stream(st: libvirt.virStream, _events: int, _opaque: object) -> None:
             try:
