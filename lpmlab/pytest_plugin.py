@@ -8,19 +8,26 @@ pytest-testinfra's are):
 - ``lpmlab_lab`` (session): the running lab, brought up if needed (``--lpmlab-reuse`` takes a
   running one as it is), taken down afterwards unless ``--lpmlab-keep``, or
   ``--lpmlab-keep-on-failure`` and a test failed.
-- ``hmc`` (session): an HMC client running the real commands (``migrlpar``, ``lssyscfg``...).
+- ``lpmlab_hmc`` (session): an HMC client running the real commands (``migrlpar``,
+  ``lssyscfg``...).
 - ``lpmlab_partition_name``, ``lpmlab_hooks``, ``lpmlab_files``: which partition a test gets
   and what is installed in it (hooks: name -> script text, put in /etc/drmgr.d/pmig/).
-- ``mobile_partition``: that partition, running and answering, with the hooks and files
+- ``lpmlab_partition``: that partition, healed first whatever the last test left (an
+  interrupted migration recovered, a shut-off partition activated, and with
+  ``--lpmlab-home``, the default, migrated back to its home frame; its disk writer
+  restarted; see lpmlab.pytest_heal), running and answering, with the hooks and files
   installed (and removed afterwards).
-- ``migrate``: ``migrate(dest=None, **options)`` -> ``MigrationOutcome`` (phases, each hook's
-  output and exit code, timings, bytes, final frame).
+- ``lpmlab_migrate``: ``lpmlab_migrate(dest=None, **options)`` -> ``MigrationOutcome``
+  (phases, each hook's output and exit code, timings, bytes, final frame).
+
+The short names ``hmc``, ``mobile_partition`` and ``migrate`` are aliases of the last three.
 
 docs/pytest-plugin.md has the reference and docs/examples/ a complete example.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import subprocess
 import sys
@@ -49,6 +56,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="leave the lab running when a test failed (to debug it)")
     group.addoption("--lpmlab-topology", default=None,
                     help="topology file of the lab (default: the built-in one)")
+    group.addoption("--lpmlab-home", action="store_true", default=True,
+                    help="before each test, migrate the partition back to its home frame "
+                         "(the default)")
+    group.addoption("--lpmlab-no-home", dest="lpmlab_home", action="store_false",
+                    help="leave the partition on whichever frame the last test left it")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -364,8 +376,14 @@ def lpmlab_lab(request: pytest.FixtureRequest, lpmlab_topology: str | None
 
 
 @pytest.fixture(scope="session")
-def hmc(lpmlab_lab: LabHandle) -> Hmc:
+def lpmlab_hmc(lpmlab_lab: LabHandle) -> Hmc:
     return Hmc()
+
+
+@pytest.fixture(scope="session")
+def hmc(lpmlab_hmc: Hmc) -> Hmc:
+    """Alias of ``lpmlab_hmc``."""
+    return lpmlab_hmc
 
 
 @pytest.fixture
@@ -387,12 +405,22 @@ def lpmlab_files() -> dict[str, str | bytes]:
 
 
 @pytest.fixture
-def mobile_partition(lpmlab_lab: LabHandle, hmc: Hmc, lpmlab_partition_name: str,
-                     lpmlab_hooks: dict[str, str], lpmlab_files: dict[str, str | bytes]
-                     ) -> Iterator[MobilePartition]:
+def lpmlab_partition(request: pytest.FixtureRequest, lpmlab_lab: LabHandle, lpmlab_hmc: Hmc,
+                     lpmlab_partition_name: str, lpmlab_hooks: dict[str, str],
+                     lpmlab_files: dict[str, str | bytes]) -> Iterator[MobilePartition]:
+    from lpmlab.pytest_heal import CannotHeal, Healer
+
+    hmc = lpmlab_hmc
     lab = lpmlab_lab.ensure_up()
     part = MobilePartition(lpmlab_partition_name, lab, hmc)
-    part.wait_ready()
+    healer = Healer(hmc.run, lab, part.name, go_home=request.config.getoption("lpmlab_home"))
+    try:
+        actions = healer.heal()
+    except CannotHeal as exc:
+        pytest.fail(str(exc), pytrace=False)
+    if actions:
+        request.node.add_report_section("setup", "lpmlab", f"healed {part.name} in "
+                                        f"{healer.seconds:.1f} s: " + "; ".join(actions))
     # a test starts from an empty hook directory: hooks of an earlier test do not leak in
     part.run(f"rm -rf {HOOK_DIR}; mkdir -p {HOOK_DIR}", check=True)
     files: dict[str, tuple[str | bytes, int]] = {
@@ -402,13 +430,30 @@ def mobile_partition(lpmlab_lab: LabHandle, hmc: Hmc, lpmlab_partition_name: str
         push_files(lab, part.name, files)
         part.installed.extend(files)
     yield part
+    from lpmlab.errors import LpmlabError
+
     if len(hmc.where(part.name)) == 1:
-        part.run(f"rm -rf {HOOK_DIR}; mkdir -p {HOOK_DIR}")
+        # a test that left it without an answering OS leaves it to the next test's healing
+        with contextlib.suppress(LpmlabError):
+            part.run(f"rm -rf {HOOK_DIR}; mkdir -p {HOOK_DIR}")
 
 
 @pytest.fixture
-def migrate(mobile_partition: MobilePartition, hmc: Hmc) -> Callable[..., MigrationOutcome]:
-    """``migrate(dest=None, attrs=None, wait_minutes=None)`` the test's partition."""
+def mobile_partition(lpmlab_partition: MobilePartition) -> MobilePartition:
+    """Alias of ``lpmlab_partition``."""
+    return lpmlab_partition
+
+
+@pytest.fixture
+def lpmlab_migrate(lpmlab_partition: MobilePartition, lpmlab_hmc: Hmc
+                   ) -> Callable[..., MigrationOutcome]:
+    """``lpmlab_migrate(dest=None, attrs=None, wait_minutes=None)`` the test's partition."""
     def _migrate(dest: str | None = None, **kw: Any) -> MigrationOutcome:
-        return hmc.migrate(mobile_partition.name, dest, **kw)
+        return lpmlab_hmc.migrate(lpmlab_partition.name, dest, **kw)
     return _migrate
+
+
+@pytest.fixture
+def migrate(lpmlab_migrate: Callable[..., MigrationOutcome]) -> Callable[..., MigrationOutcome]:
+    """Alias of ``lpmlab_migrate``."""
+    return lpmlab_migrate

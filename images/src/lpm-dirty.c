@@ -11,7 +11,12 @@
  * Run-time control: write "rate=N wss=N" to /run/lpm-dirty.ctl; the file is re-read when its
  * mtime changes (checked every 100 ms) and the working set is resized.
  * Every second /run/lpm-dirty.stat gets
- *   "rate_target=N wss=N achieved_mibps=X pages=N"  (pages: total pages dirtied so far).
+ *   "rate_target=N wss=N achieved_mibps=X pages=N"  (pages: total pages dirtied so far),
+ * and /run/lpm-dirty.passes the last passes over the working set, one per line,
+ *   "END_MS PASS_MS STALL_MS" (END_MS: CLOCK_MONOTONIC at the pass's end; STALL_MS: the
+ *   longest the dirtier waited between two of its steps in that pass, i.e. how long the
+ *   partition did not run, as seen from inside: a migration's pause, a throttle),
+ * so the controller can tell how much the partition slowed down during a migration.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,6 +46,50 @@
 #define CTL_PATH "/run/lpm-dirty.ctl"
 #define STAT_PATH "/run/lpm-dirty.stat"
 #define PID_PATH "/run/lpm-dirty.pid"
+#define PASSES_PATH "/run/lpm-dirty.passes"
+#define PASSES 256
+
+struct pass_log {
+	uint64_t end_ms[PASSES], pass_ms[PASSES], stall_ms[PASSES];
+	unsigned n, next;      /* entries held, slot to write */
+	uint64_t start, stall; /* the pass under way: its start and its longest stall (ns) */
+	uint64_t last_step;
+};
+
+static void pass_step(struct pass_log *p, uint64_t t)
+{
+	if (p->last_step && t - p->last_step > p->stall)
+		p->stall = t - p->last_step;
+	p->last_step = t;
+}
+
+static void pass_done(struct pass_log *p, uint64_t t)
+{
+	if (p->start) {
+		p->end_ms[p->next] = t / 1000000ull;
+		p->pass_ms[p->next] = (t - p->start) / 1000000ull;
+		p->stall_ms[p->next] = p->stall / 1000000ull;
+		p->next = (p->next + 1) % PASSES;
+		if (p->n < PASSES)
+			p->n++;
+	}
+	p->start = t;
+	p->stall = 0;
+}
+
+static void pass_write(const struct pass_log *p)
+{
+	static char text[PASSES * 64];
+	size_t off = 0;
+	for (unsigned i = 0; i < p->n; i++) {
+		unsigned k = (p->next + PASSES - p->n + i) % PASSES;
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+					"%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", p->end_ms[k],
+					p->pass_ms[k], p->stall_ms[k]);
+	}
+	text[off] = 0;
+	write_file_atomic(PASSES_PATH, text);
+}
 
 static volatile sig_atomic_t stop_requested;
 
@@ -93,14 +142,18 @@ static int wset_resize(struct wset *w, long long wss_mib)
 	return 0;
 }
 
-/* Store 8 non-zero bytes (non-zero so QEMU's zero-page detection cannot skip the page). */
-static inline void dirty_pages(struct wset *w, uint64_t n, uint64_t *stamp)
+/* Store 8 non-zero bytes (non-zero so QEMU's zero-page detection cannot skip the page);
+ * a wrap of the cursor ends a pass over the working set. */
+static inline void dirty_pages(struct wset *w, uint64_t n, uint64_t *stamp,
+			       struct pass_log *log)
 {
 	for (uint64_t i = 0; i < n; i++) {
 		volatile uint64_t *slot = (volatile uint64_t *)(w->mem + w->cursor * PAGE);
 		*slot = ++*stamp | 1;
-		if (++w->cursor == w->pages)
+		if (++w->cursor == w->pages) {
 			w->cursor = 0;
+			pass_done(log, now_ns());
+		}
 	}
 }
 
@@ -182,6 +235,8 @@ int main(int argc, char **argv)
 	double owed = 0.0; /* pages due but not yet dirtied */
 	uint64_t last_slice = t;
 	char text[200];
+	struct pass_log log;
+	memset(&log, 0, sizeof(log));
 
 	while (!stop_requested) {
 		t = now_ns();
@@ -200,6 +255,7 @@ int main(int argc, char **argv)
 						wset_resize(&w, wss);
 				}
 				owed = 0.0;
+				log.start = 0; /* a new setting starts a new pass */
 			}
 		}
 		if (t >= next_stat) {
@@ -209,6 +265,7 @@ int main(int argc, char **argv)
 				 "rate_target=%lld wss=%lld achieved_mibps=%.1f pages=%" PRIu64 "\n", rate,
 				 wss, mibps, total);
 			write_file_atomic(STAT_PATH, text);
+			pass_write(&log);
 			stat_pages = 0;
 			stat_start = t;
 			next_stat = t + STAT_NS;
@@ -216,13 +273,17 @@ int main(int argc, char **argv)
 		if (w.pages == 0 || rate == 0) {
 			owed = 0.0;
 			last_slice = t;
+			log.start = log.last_step = 0; /* idle: no pass runs */
 			sleep_until(t + CTL_CHECK_NS < next_stat ? t + CTL_CHECK_NS : next_stat);
 			continue;
 		}
 		if (rate < 0) {
 			/* unthrottled: one pass over at most 4096 pages, then look at the clock again */
 			uint64_t n = w.pages < 4096 ? w.pages : 4096;
-			dirty_pages(&w, n, &stamp);
+			pass_step(&log, t);
+			if (!log.start)
+				log.start = t;
+			dirty_pages(&w, n, &stamp, &log);
 			total += n;
 			stat_pages += n;
 			continue;
@@ -233,8 +294,11 @@ int main(int argc, char **argv)
 		last_slice = t;
 		owed += (double)rate * MIB / PAGE * (double)elapsed / 1e9;
 		uint64_t n = (uint64_t)owed;
+		pass_step(&log, t);
+		if (!log.start)
+			log.start = t;
 		if (n > 0) {
-			dirty_pages(&w, n, &stamp);
+			dirty_pages(&w, n, &stamp, &log);
 			owed -= (double)n;
 			total += n;
 			stat_pages += n;

@@ -9,12 +9,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import libvirt
-from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import (
+    RetryCallState,
+    retry,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
 
+from lpmlab import log
 from lpmlab.adapter import domain_xml
 from lpmlab.adapter.migration import POSTCOPY_REASONS
 from lpmlab.errors import HypervisorError
 
+_log = log.get("lpmlab.libvirt")
 _event_loop_started = False
 _event_lock = threading.Lock()
 
@@ -88,9 +96,14 @@ class FrameConnection:
     def _open(self) -> libvirt.virConnect:
         ensure_event_loop()
 
+        def retrying(state: RetryCallState) -> None:
+            _log.info("libvirt connection retried", frame=self.frame, uri=self.uri,
+                      attempt=state.attempt_number,
+                      error=str(state.outcome.exception()) if state.outcome else None)
+
         @retry(retry=retry_if_exception_type(_Transient), reraise=True,
                stop=stop_after_delay(self.connect_timeout),
-               wait=wait_exponential(multiplier=0.1, max=1.0))
+               wait=wait_exponential(multiplier=0.1, max=1.0), before_sleep=retrying)
         def attempt() -> libvirt.virConnect:
             try:
                 return libvirt.open(self.uri)

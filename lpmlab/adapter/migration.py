@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import libvirt
 
+from lpmlab import log
 from lpmlab.errors import HypervisorError
+
+F = TypeVar("F", bound=Callable[..., Any])
+_log = log.get("lpmlab.libvirt")
 
 LIVE_FLAGS = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
               | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
@@ -60,6 +67,29 @@ class MigrationRequest:
         return p
 
 
+def logged(call: str) -> Callable[[F], F]:
+    """Log the libvirt call and its duration (debug) or its error (info: the command says
+    what failed in the HMC's words, so stderr gets it only with --debug)."""
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kw: Any) -> Any:
+            dom = args[0] if args else None
+            name = dom.name() if hasattr(dom, "name") else None
+            t0 = time.monotonic()
+            try:
+                out = fn(*args, **kw)
+            except Exception as exc:
+                _log.info("libvirt call failed", call=call, domain=name,
+                             seconds=round(time.monotonic() - t0, 3), error=str(exc))
+                raise
+            _log.debug("libvirt call", call=call, domain=name,
+                       seconds=round(time.monotonic() - t0, 3))
+            return out
+        return inner  # type: ignore[return-value]
+    return wrap
+
+
+@logged("migrateToURI3")
 def migrate(dom: libvirt.virDomain, req: MigrationRequest) -> None:
     """Run the migration to completion (blocking); raise HypervisorError on failure."""
     try:
@@ -78,6 +108,7 @@ def completed_stats(dom: libvirt.virDomain) -> dict[str, Any]:
         return {}
 
 
+@logged("abortJob")
 def abort(dom: libvirt.virDomain) -> None:
     try:
         dom.abortJob()
@@ -103,6 +134,7 @@ def _define_if_transient(dom: libvirt.virDomain) -> list[str]:
     return ["defined"]
 
 
+@logged("destroy+create")
 def restart(dom: libvirt.virDomain) -> list[str]:
     """Power the domain off and boot it again from its (shared) disk; return what was done.
     For a copy whose memory cannot be trusted (a failed post-copy): its disk is the truth."""
@@ -119,6 +151,7 @@ def restart(dom: libvirt.virDomain) -> list[str]:
     return done
 
 
+@logged("destroy+undefine")
 def remove_copy(dom: libvirt.virDomain) -> None:
     """Destroy and undefine a stale copy of a domain (its disk is shared: nothing is lost)."""
     try:
@@ -131,6 +164,7 @@ def remove_copy(dom: libvirt.virDomain) -> None:
             raise HypervisorError(f"cannot remove the copy of {dom.name()}: {exc}") from exc
 
 
+@logged("define+resume")
 def make_running_and_persistent(dom: libvirt.virDomain) -> list[str]:
     """Bring the kept copy to running + persistent; return what had to be done."""
     try:
@@ -151,6 +185,7 @@ OFFLINE_FLAGS = (libvirt.VIR_MIGRATE_OFFLINE | libvirt.VIR_MIGRATE_PEER2PEER
                  | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
 
 
+@logged("migrateToURI3 offline")
 def migrate_offline(dom: libvirt.virDomain, dest_peer_uri: str, dest_xml: str) -> None:
     """Move a shut-off domain's definition (libvirt offline migration): defined on the
     destination with ``dest_xml``, undefined on the source; no stream, nothing runs."""

@@ -29,6 +29,8 @@ _FIELDS = {
     "memory_bps": "bandwidth_bps", "downtime": "downtime_ms", "setup_time": "setup_time_ms",
     "auto_converge_throttle": "throttle_pct", "time_elapsed": "elapsed_ms",
     "memory_iteration": "stats_iteration", "memory_postcopy_requests": "postcopy_requests",
+    "memory_constant": "zero_pages", "memory_normal": "normal_pages",
+    "memory_normal_bytes": "normal_bytes", "memory_page_size": "page_size",
 }
 
 
@@ -186,14 +188,20 @@ class JobWatcher:
         # one read stands for a burst of events: the latest gets the numbers, the others
         # are still samples (time and iteration), so none is missed
         stats: dict[str, Any] = {}
+        read_at = 0.0
         if iterations:
             stats = self._read()
+            read_at = self._last_read
         for item in pending:
             t, kind, payload = item
             if kind == "iteration":
-                sample = (sample_from_stats(stats, t=t, kind="iteration", iteration=payload)
-                          if item is iterations[-1] and stats
-                          else {"t": round(t, 4), "kind": "iteration", "iteration": payload})
+                if item is iterations[-1] and stats:
+                    sample = sample_from_stats(stats, t=t, kind="iteration", iteration=payload)
+                    # the numbers were read a moment after the sync: the pass derivation
+                    # corrects what the stream sent meanwhile
+                    sample["t_read"] = round(read_at, 4)
+                else:
+                    sample = {"t": round(t, 4), "kind": "iteration", "iteration": payload}
                 self._emit(sample)
             else:
                 sample = sample_from_stats(payload, t=self.job_end(payload, t), kind="completed",

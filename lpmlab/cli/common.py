@@ -16,7 +16,17 @@ NO_RESULTS = "No results were found."
 
 
 class HmcArgumentParser(argparse.ArgumentParser):
-    """argparse that raises UsageError (HSCL code, exit 2) instead of printing and exiting."""
+    """argparse that raises UsageError (HSCL code, exit 2) instead of printing and exiting;
+    every command also takes ``--version`` and ``--debug``."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        from lpmlab import __version__
+
+        self.add_argument("--version", action="version",
+                          version=f"%(prog)s (lpmlab {__version__})")
+        self.add_argument("--debug", action="store_true",
+                          help="log everything the controller does on stderr (structured)")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}", fix=f"see '{self.prog} --help'")
@@ -24,9 +34,10 @@ class HmcArgumentParser(argparse.ArgumentParser):
 
 def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None = None) -> int:
     """Call ``main``; turn lpmlab errors into a message on stderr and their exit code."""
-    log.configure()
+    args = list(sys.argv[1:] if argv is None else argv)
+    log.configure(verbose=log.debug_wanted(args))
     try:
-        rc = main(list(sys.argv[1:] if argv is None else argv))
+        rc = main(args)
     except LpmlabError as exc:
         print(exc.render(), file=sys.stderr)
         return exc.exit_code

@@ -40,15 +40,17 @@ def parser() -> HmcArgumentParser:
     wl.add_argument("--stop", action="store_true", help="stop the workload")
     wl.add_argument("--json", action="store_true", help="the reading as JSON on stdout")
     rep = sub.add_parser("report", help="a migration's pre-copy telemetry: table, JSON, PNG "
-                         "and terminal plots")
+                         "and SVG plots, terminal plots (also after 'lab down')")
     rep.add_argument("migration", nargs="*",
                      help="migration ID (or prefix) or partition name (its latest migration); "
                           "default: the latest migration")
-    rep.add_argument("--compare", action="store_true", help="overlay two or more migrations")
-    rep.add_argument("-o", "--output", help="folder for the JSON and PNG files "
-                     "(default: the lab's reports/ folder)")
+    rep.add_argument("--compare", action="store_true",
+                     help="two or more migrations side by side (small multiples)")
+    rep.add_argument("-o", "--output", help="folder for the JSON, PNG and SVG files (default: "
+                     "the migration's own folder, <state>/migrations/ID; <state>/reports for "
+                     "--compare)")
     rep.add_argument("--json", action="store_true", help="the report document on stdout")
-    rep.add_argument("--no-plot", action="store_true", help="no PNG and no terminal plot")
+    rep.add_argument("--no-plot", action="store_true", help="no PNG/SVG and no terminal plot")
     img = sub.add_parser("image", help="partition boot images")
     imgsub = img.add_subparsers(dest="verb", required=True)
     b = imgsub.add_parser("build", help="build (or reuse) the partition image")

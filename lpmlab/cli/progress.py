@@ -7,6 +7,7 @@ partition, plus every iteration's end. Warnings always get their own line.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import threading
@@ -33,6 +34,7 @@ class _State:
     done: bool = False
     downtime_ms: int | None = None
     last_line: float = 0.0
+    pass_rate: bool = False  # dirty is a finished pass's figure
 
 
 def bar(fraction: float, width: int = BAR) -> str:
@@ -46,7 +48,9 @@ class MigrationProgress:
     def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None,
                  columns: int | None = None) -> None:
         self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
+        # a dumb terminal cannot move its cursor: plain lines there, as off a terminal
+        self.tty = (self.stream.isatty() and os.environ.get("TERM") != "dumb") if tty is None \
+            else tty
         self.columns = columns  # None: the terminal's width at each redraw
         self.states: dict[str, _State] = {}
         self._lock = threading.Lock()
@@ -59,10 +63,15 @@ class MigrationProgress:
             if s.get("iteration") is not None:
                 st.iteration = s["iteration"]
             for attr, key in (("remaining", "data_remaining"), ("processed", "data_processed"),
-                              ("dirty", "dirty_rate_bps"), ("bandwidth", "bandwidth_bps"),
-                              ("throttle", "throttle_pct")):
+                              ("bandwidth", "bandwidth_bps"), ("throttle", "throttle_pct")):
                 if s.get(key) is not None:
                     setattr(st, attr, s[key])
+            # the dirty rate the last pass found; QEMU's own figure (0 for passes shorter than
+            # its one-second window) only until a pass has ended
+            if s.get("pass_dirty_rate_bps") is not None:
+                st.dirty, st.pass_rate = s["pass_dirty_rate_bps"], True
+            elif s.get("dirty_rate_bps") is not None and not st.pass_rate:
+                st.dirty = s["dirty_rate_bps"]
             if st.processed is not None and st.remaining is not None:
                 total = st.processed + st.remaining
                 if total:

@@ -14,27 +14,40 @@ from lpmlab.errors import UsageError
 
 
 def _load(hmc: Any, refs: list[str]) -> list[dict[str, Any]]:
+    """Each migration's report document: from the HMC's records, else from its artifact
+    folder (kept after ``lab down``)."""
+    from lpmlab.hmc import artifacts
     from lpmlab.report.document import build
 
     docs = []
     for ref in refs or [""]:
-        if ref:
-            rec = hmc.store.find(ref)
-        else:
-            latest = hmc.store.latest(None, 1)
-            rec = latest[0] if latest else None
+        rec, samples = None, []
+        if hmc is not None:
+            if ref:
+                rec = hmc.store.find(ref)
+            else:
+                latest = hmc.store.latest(None, 1)
+                rec = latest[0] if latest else None
+            if rec is not None:
+                samples = hmc.store.samples(rec.id)
         if rec is None:
-            raise UsageError(f"no migration {ref or 'at all'} in the HMC's records",
-                             code="HSCL8012",
+            kept = artifacts.load(ref)
+            if kept is not None:
+                rec, samples = kept
+        if rec is None:
+            raise UsageError(f"no migration {ref or 'at all'} in the HMC's records or in "
+                             f"{artifacts.root()}", code="HSCL8012",
                              fix="give a migration ID or a partition name (the latest of its "
                                  "migrations); list them with 'lslparmigr -r lpar -m sys1' or "
                                  "see the ID printed by 'migrlpar -o m -v'")
-        docs.append(build(rec, hmc.store.samples(rec.id)))
+        docs.append(build(rec, samples))
     return docs
 
 
 def report(args: argparse.Namespace) -> int:
-    from lpmlab.hmc.system import Hmc
+    from lpmlab import paths
+    from lpmlab.errors import LabNotRunningError
+    from lpmlab.hmc import artifacts
     from lpmlab.report import document, plot, termplot
 
     if args.compare and len(args.migration) < 2:
@@ -42,18 +55,31 @@ def report(args: argparse.Namespace) -> int:
                          fix="e.g. lpmlab report --compare ID1 ID2 (IDs or partition names)")
     if not args.compare and len(args.migration) > 1:
         raise UsageError("one migration per report", fix="add --compare to overlay several")
-    hmc = Hmc.open()
+    hmc = None
+    try:
+        from lpmlab.hmc.system import Hmc
+
+        hmc = Hmc.open()
+    except LabNotRunningError:
+        pass  # the lab is down: its migrations' folders remain
     try:
         docs = _load(hmc, args.migration)
-        out_dir = Path(args.output) if args.output else hmc.plan.dir / "reports"
     finally:
-        hmc.close()
+        if hmc is not None:
+            hmc.close()
+    if args.output:
+        out_dir = Path(args.output)
+    elif args.compare:
+        out_dir = paths.state_root() / "reports"
+    else:
+        out_dir = artifacts.folder(docs[0]["id"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = ("compare-" + "-".join(d["id"][:6] for d in docs)) if args.compare else docs[0]["id"]
+    stem = ("compare-" + "-".join(d["id"][:6] for d in docs)) if args.compare else \
+        (docs[0]["id"] if args.output else "report")
     data = {"migrations": docs} if args.compare else docs[0]
     json_path = out_dir / f"{stem}.json"
     json_path.write_text(json.dumps(data, indent=1) + "\n")
-    png_path = None if args.no_plot else plot.render_png(docs, out_dir / f"{stem}.png")
+    plots = [] if args.no_plot else plot.render(docs, out_dir / stem)
     if args.json:
         emit(json.dumps(data))
     else:
@@ -61,5 +87,5 @@ def report(args: argparse.Namespace) -> int:
         if not args.no_plot:
             text += "\n\n" + termplot.render_terminal(docs)
         emit(text)
-    print(f"wrote {json_path}" + (f" and {png_path}" if png_path else ""), file=sys.stderr)
+    print(f"wrote {', '.join(str(p) for p in [json_path, *plots])}", file=sys.stderr)
     return 0

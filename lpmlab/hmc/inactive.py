@@ -97,9 +97,10 @@ class InactiveMigration(LiveMigration):
                                                   *sys.argv[1:]]))
         rec.stats["controller_pid"] = os.getpid()
         self.destination.record_for(rec)
+        self.begin_artifacts(rec)
         rec.phase("validate", seconds=round(time.monotonic() - t0, 3),
                   warnings=[f.code for f in report.warnings])
-        self._claim(rec)
+        self._claim_or_drop(rec)
         try:
             landing = self.destination.land(rec, None, self.partition)
             self._landed = True
@@ -142,4 +143,5 @@ class InactiveMigration(LiveMigration):
             rec.ended = time.time()
             rec.stats["wall_s"] = round(time.monotonic() - t0, 3)
             hmc.store.save(rec)
+            self.keep_artifacts(rec)
         return MigrationResult(rec, rec.stats["wall_s"], {})

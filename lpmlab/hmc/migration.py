@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import sys
 import threading
 import time
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lpmlab import log
 from lpmlab.adapter import domain_xml as dx
 from lpmlab.adapter import migration as mig
 from lpmlab.adapter import telemetry as tele
@@ -30,7 +32,7 @@ from lpmlab.errors import (
 )
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
-from lpmlab.hmc import hooks, msp_settings, precopy, snapshot, vcpu
+from lpmlab.hmc import artifacts, hooks, msp_settings, precopy, snapshot, vcpu
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.attributes import MigrationAttributes
 from lpmlab.hmc.destination import (
@@ -42,6 +44,8 @@ from lpmlab.hmc.destination import (
 )
 from lpmlab.hmc.store import LimitReached, MigrationRecord, MspLimitReached
 from lpmlab.hmc.system import Hmc, Placement, hscl_error
+
+_log = log.get("lpmlab.migration")
 
 
 @dataclass
@@ -208,10 +212,11 @@ class LiveMigration:
                               started=started)
         rec.stats["controller_pid"] = os.getpid()
         self.destination.record_for(rec)
+        self.begin_artifacts(rec)
         rec.stats["wait_s"] = self.wait_s
         rec.phase("validate", seconds=round(time.monotonic() - t0, 3),
                   warnings=[f.code for f in report.warnings])
-        self._claim(rec)
+        self._claim_or_drop(rec)
         # one RMC channel for every OS step (hooks, processors); its TCP session moves with
         # the partition, and it reconnects if it has to
         partition_os = hooks.PartitionOS(hmc.rmc(self.partition), self.wait_s)
@@ -228,6 +233,9 @@ class LiveMigration:
                                  sys=self.source, detail=f"{self.wait_s:.0f} s")
             src_msp = msps.source.mover_service()
             self._transfer(rec, msps, partition_os)
+        except LpmlabError as exc:
+            rec.stats["hmc_error"] = exc.render()  # what the user was told, for the folder
+            raise
         finally:
             partition_os.channel.close()
             if self.controls.mover_mbit is not None and src_msp is not None:
@@ -258,7 +266,41 @@ class LiveMigration:
             rec.ended = time.time()
             rec.stats["wall_s"] = round(time.monotonic() - t0, 3)
             hmc.store.save(rec)
+            self.keep_artifacts(rec)
         return MigrationResult(rec, rec.stats["wall_s"], rec.stats.get("job", {}))
+
+    def begin_artifacts(self, rec: MigrationRecord) -> None:
+        """From here on the migration's log goes to its artifact folder too."""
+        log.bind_migration(rec.id, artifacts.folder(rec.id))
+        _log.info("migration started", partition=self.partition, source=self.source,
+                  dest=self.dest, type=self.migration_type, remote_hmc=self.destination.remote,
+                  hmc=self.hmc.console.name)
+
+    def _claim_or_drop(self, rec: MigrationRecord) -> None:
+        """Claim a port; a refused claim started no migration, so it leaves no folder."""
+        try:
+            self._claim(rec)
+        except LpmlabError:
+            log.unbind_migration(rec.id)
+            shutil.rmtree(artifacts.folder(rec.id), ignore_errors=True)
+            raise
+
+    def keep_artifacts(self, rec: MigrationRecord) -> None:
+        """The migration's folder, kept beyond the lab (lpmlab.hmc.artifacts)."""
+        _log.info("migration ended", state=rec.state, result=rec.result, error=rec.error,
+                  wall_s=rec.stats.get("wall_s"))
+        tail = None
+        if rec.result != "success":
+            from lpmlab.fabric.lab import Lab
+
+            tail = Lab(self.hmc.plan).console_tail(self.partition, 60)
+        try:
+            artifacts.save(rec, self.hmc.store.samples(rec.id), hmc=self.hmc.console.name,
+                           console_tail=tail)
+        except OSError as exc:
+            _log.warning("artifact folder not written", error=str(exc))
+        finally:
+            log.unbind_migration(rec.id)
 
     def validate_os(self) -> hooks.PhaseResult:
         """``-o v`` of a running partition: its check hooks too; then, since no migration
@@ -337,7 +379,9 @@ class LiveMigration:
             rec.state = "Migration In Progress"
             rec.phase("transfer")
             hmc.store.save(rec)
+            transfer_start = time.monotonic()
             final = self._watched_migrate(dom, req, rec)
+            transfer_end = time.monotonic()
             if rmc is not None:
                 rec.phase("secondary processors online")
                 try:
@@ -356,6 +400,8 @@ class LiveMigration:
                 # the partition did move: a warning for the record, not a failure
                 rec.stats["profile_error"] = exc.message
             self._os_phase(partition_os, rec, "post")  # on the destination, after resume
+            # after the post hooks: the dirtier has written its passes file (each second)
+            self._guest_slowdown(partition_os, rec, transfer_start, transfer_end)
             rec.phase("complete")
             rec.state, rec.result = "Migration Complete", "success"
         except (HypervisorError, FabricError, RmcError) as exc:
@@ -400,6 +446,19 @@ class LiveMigration:
             code = "HSCLL406" if where == self.source else "HSCLL414"
             raise hscl_error(MigrationError, code, obj=self.partition, sys=self.source,
                              detail=message) from exc
+
+    def _guest_slowdown(self, partition_os: hooks.PartitionOS, rec: MigrationRecord,
+                        start: float, end: float) -> None:
+        """The partition's own view of the transfer (when its dirtier runs): how much slower
+        its passes over its working set were, the longest it was held still."""
+        from lpmlab.hmc import workload
+
+        try:
+            rows = workload.guest_passes(partition_os.channel)
+        except RmcError:
+            return
+        if rows:
+            rec.stats["guest"] = workload.slowdown(rows, start, end)
 
     def _watched_migrate(self, dom: Any, req: mig.MigrationRequest,
                          rec: MigrationRecord) -> dict[str, Any]:
@@ -554,6 +613,10 @@ def stop(hmc: Hmc, partition: str, source: str) -> MigrationRecord:
         raise hscl_error(MigrationError, "HSCLL454", obj=partition, sys=source,
                          dest=rec.dest_sys)
     hmc.store.set_state(rec.id, "Migration Stopping")
+    _log.info("stopping the migration", migration=rec.id, partition=partition)
+    with contextlib.suppress(OSError):
+        artifacts.note(rec.id, "stop", {"partition": partition, "source": source,
+                                        "requested_by": rec.requested_by, "at": time.time()})
     try:
         mig.abort(dom)
     except HypervisorError as exc:

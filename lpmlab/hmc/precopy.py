@@ -186,7 +186,8 @@ class ConvergenceWatch:
     def on_sample(self, s: Sample, downtime_ms: int | None = None) -> str | None:
         if self.warning is not None or s.get("kind") != "iteration":
             return None
-        dirty, bw = s.get("dirty_rate_bps"), s.get("bandwidth_bps")
+        dirty = s.get("pass_dirty_rate_bps", s.get("dirty_rate_bps"))
+        bw = s.get("bandwidth_bps")
         if dirty is None or not bw:
             return None
         progressed = self.progress.judge(s)
@@ -252,8 +253,13 @@ class Telemetry:
         self._last_flush = 0.0
         self._lock = threading.Lock()
         self.errors: list[str] = []
+        self._last_sync: Sample | None = None
 
     def on_sample(self, s: Sample) -> None:
+        if s.get("kind") == "iteration":
+            # the pass that just ended at this sync, for the live progress and the warning
+            s.update(pass_dirty(self._last_sync, s))
+            self._last_sync = s
         with self._lock:
             self.samples.append(s)
         if self.observer is not None:
@@ -288,6 +294,70 @@ class Telemetry:
                 "samples": len(self.samples)}
 
 
+PASS_SOURCE = ("pages found dirty at the next sync: remaining after it, less remaining "
+               "after the previous sync minus the pages sent since")
+
+
+def pass_dirty(prev: Sample | None, cur: Sample) -> dict[str, Any]:
+    """What the pre-copy pass that began at sync ``prev`` and ended at sync ``cur`` (two
+    iteration samples) found the partition had dirtied, and the rate it dirtied at.
+
+    QEMU syncs its dirty bitmap when what is left to send falls below what it can send within
+    the allowed downtime, not when a pass has sent everything: right after a sync, the bytes
+    remaining are the pages the pass had not sent yet plus the pages found dirty. So the dirty
+    ones are the remaining bytes after the sync, less those before it: the remaining after
+    the previous sync minus the pages sent since (normal and zero pages, both counted by
+    QEMU). Both samples are read a moment after their syncs; what was sent in that moment
+    leaves the remaining bytes and joins the sent pages alike, so it cancels out.
+    QEMU's own dirty-pages-rate is averaged over about a second and stays 0 for shorter
+    passes; this holds for any pass (one shorter than the dirtier's 10 ms step may find 0).
+    """
+    if prev is None or cur.get("kind") != "iteration" or prev.get("t") is None:
+        return {}
+    keys = ("memory_remaining", "normal_pages", "zero_pages")
+    if any(s.get(k) is None for s in (prev, cur) for k in keys):
+        return {}  # a burst of syncs shared one read: this pass has no numbers
+    seconds = float(cur["t"]) - float(prev["t"])
+    if seconds <= 0:
+        return {}
+    page = float(cur.get("page_size") or 4096)
+    sent_pages = (cur["normal_pages"] + cur["zero_pages"]) - (prev["normal_pages"]
+                                                             + prev["zero_pages"])
+    found = max(0.0, float(cur["memory_remaining"]) + sent_pages * page
+                - float(prev["memory_remaining"]))
+    return {"pass_dirty_bytes": int(found), "pass_s": round(seconds, 4),
+            "pass_dirty_rate_bps": found / seconds}
+
+
+def passes(samples: list[Sample]) -> list[dict[str, Any]]:
+    """One row per pre-copy pass: when it began, how long it ran, what it sent, what it
+    found dirty (the derived dirty rate, with its source) and QEMU's own figure beside it."""
+    syncs = sorted((s for s in samples if s.get("kind") == "iteration" and s.get("t") is not None),
+                   key=lambda s: s["t"])
+    done = next((s for s in reversed(samples) if s.get("kind") == "completed"), None)
+    out = []
+    for i, start in enumerate(syncs):
+        end = syncs[i + 1] if i + 1 < len(syncs) else None
+        derived = pass_dirty(start, end) if end is not None else {}
+        stop = end or done
+        qemu = [s.get("dirty_rate_bps") for s in samples
+                if s.get("t") is not None and start["t"] <= s["t"] <= (stop or start)["t"]
+                and s.get("dirty_rate_bps") is not None and s.get("kind") != "completed"]
+        sent = None
+        if stop is not None and stop.get("data_processed") is not None \
+                and start.get("data_processed") is not None:
+            sent = int(stop["data_processed"]) - int(start["data_processed"])
+        out.append({
+            "iteration": start.get("iteration"), "t": start["t"],
+            "seconds": derived.get("pass_s", round(stop["t"] - start["t"], 4) if stop else None),
+            "sent_bytes": sent, "dirty_bytes": derived.get("pass_dirty_bytes"),
+            "dirty_rate_bps": derived.get("pass_dirty_rate_bps"),
+            "dirty_rate_source": PASS_SOURCE if derived else None,
+            "qemu_dirty_rate_bps": qemu[-1] if qemu else None,
+        })
+    return out
+
+
 def summarize(samples: list[Sample], wall_s: float | None = None) -> dict[str, Any]:
     """The numbers a report leads with, from the samples alone."""
     done = next((s for s in reversed(samples) if s.get("kind") == "completed"), None)
@@ -305,11 +375,22 @@ def summarize(samples: list[Sample], wall_s: float | None = None) -> dict[str, A
         "total_time_s": wall_s,
         "max_throttle_pct": max((s.get("throttle_pct") or 0 for s in samples), default=0),
         "max_dirty_rate_bps": max((s.get("dirty_rate_bps") or 0 for s in samples), default=0),
+        # a pass that found nothing dirty counts: an idle partition's mean is 0
+        "pass_dirty_rate_bps": _mean_of_all([p["dirty_rate_bps"] for p in passes(samples)]),
+        "max_pass_dirty_rate_bps": max((p["dirty_rate_bps"] or 0 for p in passes(samples)),
+                                       default=0),
+        "zero_pages": last.get("zero_pages"), "normal_pages": last.get("normal_pages"),
+        "normal_bytes": last.get("normal_bytes"),
         "mean_bandwidth_bps": _mean([s.get("bandwidth_bps") for s in samples
                                      if s.get("kind") != "completed"]),
         "samples": len(samples),
     }
     return out
+
+
+def _mean_of_all(xs: list[Any]) -> float | None:
+    vals = [float(x) for x in xs if x is not None]
+    return round(sum(vals) / len(vals), 1) if vals else None
 
 
 def _mean(xs: list[Any]) -> float | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from lpmlab.adapter import migration as mig
 from lpmlab.adapter.connection import FrameConnection
 from lpmlab.errors import HypervisorError, LpmlabError, MigrationError
+from lpmlab.hmc import artifacts
 from lpmlab.hmc.destination import RemoteDestination
 from lpmlab.hmc.migration import postcopy_halves
 from lpmlab.hmc.store import IN_PROGRESS_STATES, MigrationRecord, controller_alive
@@ -210,11 +211,22 @@ def _close_records(hmc: Hmc, records: list[MigrationRecord], frame: str,
             if vios and vios in {vp.vios.name for vp in hmc.vios_plans()}:
                 with contextlib.suppress(LpmlabError):
                     hmc.plan.vios(vios).mover_service().close(r.id)
+        cap = (r.stats.get("controls") or {}).get("mover_bandwidth_mib")
+        if cap and r.source_msp in {vp.vios.name for vp in hmc.vios_plans()}:
+            # its controller died before lifting the mover link's cap (--mover-bandwidth)
+            with contextlib.suppress(LpmlabError):
+                hmc.plan.vios(r.source_msp).mover_service().limit_bandwidth(None)
+                report.actions.append(f"lifted the {cap:g} MiB/s cap of {r.source_msp}'s "
+                                      "mover link")
         r.state, r.result = "Migration Recovered", r.result or "failed"
         r.stats["recovered"] = True
         r.ended = r.ended or time.time()
         r.phase("recovered", frame=frame)
         hmc.store.save(r)
+        # its folder gets the closed record (a killed controller wrote none) and the report
+        with contextlib.suppress(OSError):
+            artifacts.note(r.id, "recover", {"frame": frame, "actions": list(report.actions)})
+            artifacts.save(r, hmc.store.samples(r.id), hmc=hmc.console.name)
         report.actions.append(f"closed migration record {r.id} ({r.source_sys} -> "
                               f"{r.dest_sys})")
         if r.dest_sys in remotes:

@@ -84,6 +84,10 @@ class MigrationRecord:
 
     def phase(self, name: str, **detail: Any) -> None:
         self.phases.append({"phase": name, "at": time.time(), **detail})
+        from lpmlab import log
+
+        log.get("lpmlab.migration").info("phase", migration=self.id, phase=name,
+                                         state=self.state, detail=detail)
 
 
 class LimitReached(Exception):

@@ -129,3 +129,58 @@ class Workload:
         if res.rc not in (0, 1):
             raise RmcError(f"cannot stop the workload of {self.ch.partition}: {res.stderr}")
         return WorkloadState(running=False)
+
+
+PASSES = "/run/lpm-dirty.passes"
+
+
+@dataclass
+class GuestPass:
+    end_s: float   # on the controller's monotonic clock
+    pass_ms: float
+    stall_ms: float
+
+
+def guest_passes(ch: Channel) -> list[GuestPass]:
+    """lpm-dirty's last passes over its working set, placed on this host's monotonic clock
+    (the partition's uptime read in the same command anchors its clock to ours). Empty when
+    the dirtier does not run."""
+    t0 = time.monotonic()
+    res = ch.run(f"cat {PASSES} 2>/dev/null; echo up; cat /proc/uptime", timeout=10)
+    t1 = time.monotonic()
+    if res.rc != 0 or "\nup\n" not in "\n" + res.stdout:
+        return []
+    head, _, tail = ("\n" + res.stdout).partition("\nup\n")
+    try:
+        guest_now = float(tail.split()[0])
+    except (IndexError, ValueError):
+        return []
+    offset = (t0 + t1) / 2 - guest_now
+    out = []
+    for line in head.strip().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and all(p.isdigit() for p in parts):
+            end_ms, pass_ms, stall_ms = (int(p) for p in parts)
+            out.append(GuestPass(end_ms / 1000.0 + offset, float(pass_ms), float(stall_ms)))
+    return out
+
+
+def slowdown(rows: list[GuestPass], start: float, end: float) -> dict[str, Any]:
+    """How much the partition slowed while its memory moved (guestperf's measure): its
+    dirtier's pass time before the transfer against during it, and the longest stall it
+    saw (the switchover's pause from inside, a throttle's). Times on the controller's
+    monotonic clock."""
+    import statistics
+
+    before = [r.pass_ms for r in rows if r.end_s < start]
+    typical = statistics.median(before[-20:]) if before else None
+    # the pass that holds the pause ends up to a pass after the transfer
+    reach = end + 2 * (typical or 0) / 1000.0
+    during = [r for r in rows if start <= r.end_s <= reach]
+    if not during:
+        return {"passes": 0}
+    during_ms = statistics.median(r.pass_ms for r in during)
+    return {"passes": len(during), "pass_ms_before": typical, "pass_ms_during": during_ms,
+            "slowdown": round(during_ms / typical, 3) if typical else None,
+            "max_stall_ms": max(r.stall_ms for r in during),
+            "source": "lpm-dirty in the partition (/run/lpm-dirty.passes)"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lpmlab.hmc.precopy import MIB, downtime_window, fmt_mib, fmt_rate, summarize
+from lpmlab.hmc.precopy import MIB, downtime_window, fmt_mib, fmt_rate, passes, summarize
 from lpmlab.hmc.store import MigrationRecord
 
 Doc = dict[str, Any]
@@ -30,6 +30,8 @@ def build(rec: MigrationRecord, samples: list[dict[str, Any]]) -> Doc:
         "schedule_actions": tele.get("schedule_actions", []),
         "convergence_warning": tele.get("convergence_warning"),
         "downtime_window": downtime_window(samples),
+        "passes": passes(samples),
+        "guest": rec.stats.get("guest") or {},
         "samples": samples,
     }
 
@@ -74,18 +76,33 @@ def table(doc: Doc) -> str:
         lines.append(f"  schedule at iteration {a['iteration']}: {a['action']}"
                      + (f" {a['value']}" if a.get("value") is not None else "")
                      + f" ({a['reason']})")
+    g = doc.get("guest") or {}
+    lines.append(f"  setup {_num(s.get('setup_time_ms'))} ms, pages sent: "
+                 f"{_num(s.get('normal_pages'))} normal, {_num(s.get('zero_pages'))} zero")
+    if g.get("passes"):
+        lines.append(f"  the partition (its dirtier, over its working set): a pass took "
+                     f"{_num(g.get('pass_ms_before'), '{:.0f}')} ms before the transfer, "
+                     f"{_num(g.get('pass_ms_during'), '{:.0f}')} ms during it (slowdown "
+                     f"{_num(g.get('slowdown'), '{:.2f}')}x), longest stall seen from inside "
+                     f"{_num(g.get('max_stall_ms'), '{:.0f}')} ms")
+    lines.append("  dirty rate: what each pass found dirty, divided by its length "
+                 f"({PASS_NOTE}); ~ marks a pass under {SHORT_PASS_S:g} s; QEMU's own "
+                 "figure (averaged over about a second) beside it")
     lines.append("")
-    head = ("iter", "t (s)", "remaining", "sent", "dirty rate", "bandwidth", "exp. downtime",
-            "throttle")
+    head = ("iter", "t (s)", "pass (s)", "sent", "remaining", "dirty rate", "QEMU's",
+            "bandwidth", "exp. downtime", "throttle")
+    by_iteration = {p["iteration"]: p for p in doc.get("passes") or []}
     rows = [head]
     for x in doc["samples"]:
         if x.get("kind") not in ("iteration", "completed"):
             continue
+        p = by_iteration.get(x.get("iteration"), {}) if x["kind"] == "iteration" else {}
         rows.append((
             "done" if x["kind"] == "completed" else _num(x.get("iteration")),
-            f"{x['t']:.3f}",
-            fmt_mib(x.get("data_remaining")), fmt_mib(x.get("data_processed")),
-            fmt_rate(x.get("dirty_rate_bps")), fmt_rate(x.get("bandwidth_bps")),
+            f"{x['t']:.3f}", _num(p.get("seconds"), "{:.3f}"),
+            fmt_mib(p.get("sent_bytes")), fmt_mib(x.get("data_remaining")),
+            _pass_rate(p), fmt_rate(p.get("qemu_dirty_rate_bps")),
+            fmt_rate(x.get("bandwidth_bps")),
             (f"{x['downtime_ms']} ms (real)" if x["kind"] == "completed"
              and x.get("downtime_ms") is not None
              else _num(x.get("expected_downtime_ms"), "{} ms")),
@@ -95,9 +112,24 @@ def table(doc: Doc) -> str:
     return "\n".join(lines)
 
 
+SHORT_PASS_S = 0.1  # ten of the dirtier's 10 ms steps: one step more or less is 10 %
+
+
+def _pass_rate(p: dict[str, Any]) -> str:
+    """A pass's derived dirty rate; ``~`` marks a pass too short to measure it well."""
+    text = fmt_rate(p.get("dirty_rate_bps"))
+    if p.get("dirty_rate_bps") is not None and (p.get("seconds") or 0) < SHORT_PASS_S:
+        return "~" + text
+    return text
+
+
+PASS_NOTE = ("the bytes remaining after the sync that ended it, less those not yet sent "
+             "before it")
+
+
 def compare_table(docs: Sequence[Doc]) -> str:
     head = ("migration", "partition", "controls", "result", "total s", "downtime ms",
-            "iterations", "sent MiB", "max dirty MiB/s")
+            "iterations", "sent MiB", "dirty MiB/s (mean of passes)")
     rows = [head]
     for d in docs:
         s = d["summary"]
@@ -106,7 +138,7 @@ def compare_table(docs: Sequence[Doc]) -> str:
                      _num(s.get("downtime_ms")), _num(s.get("iterations")),
                      _num(None if s.get("bytes_sent") is None else s["bytes_sent"] / MIB,
                           "{:.1f}"),
-                     f"{(s.get('max_dirty_rate_bps') or 0) / MIB:.1f}"))
+                     f"{(s.get('pass_dirty_rate_bps') or 0) / MIB:.1f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))
                      for r in rows)

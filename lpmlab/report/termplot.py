@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
-from lpmlab.report.plot import (
+from lpmlab.report.series import (
     RunSeries,
     as_runs,
     nice_ticks,
@@ -178,8 +178,11 @@ def render_terminal(runs: Sequence[Mapping[str, Any]] | Mapping[str, Any], width
         out += [item[:width] for item in legend]  # one run a line: they are long
 
     s = series[0]
-    if single and (s.dirty or s.bandwidth):
-        rate_curves = [(BANDWIDTH_MARK, s.bandwidth), (DIRTY_MARK, s.dirty)]
+    # the dirty rate each pass found (QEMU's own figure is 0 for short passes)
+    dirty = ([pt for a, b, v in s.pass_dirty for pt in ((a, v), (b, v))] if s.pass_dirty
+             else s.dirty)
+    if single and (dirty or s.bandwidth):
+        rate_curves = [(BANDWIDTH_MARK, s.bandwidth), (DIRTY_MARK, dirty)]
         rates = _Block(rate_curves, tlo, thi, width, max(MIN_HEIGHT, height // 2),
                        overlap=BOTH_MARK)
         out += ["", "dirty rate and bandwidth (MiB/s)", *rates.lines()]

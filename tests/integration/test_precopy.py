@@ -113,6 +113,24 @@ def test_telemetry_follows_every_iteration_and_matches_the_final_stats(lab, tmp_
     cp = cli("lpmlab", "report", "nosuch")
     assert cp.returncode == 2 and "HSCL8012" in cp.stderr
 
+    # the rate each pass found, where QEMU's own figure (a ~1 s average) reads 0; a pass
+    # cannot find more than the working set (128 MiB) dirty, so a long one finds less
+    from lpmlab.hmc.precopy import passes
+
+    measured = [p for p in doc["passes"] if p["dirty_rate_bps"] is not None
+                and p["seconds"] >= 0.1]
+    assert measured, doc["passes"]
+    for p in measured:
+        expected = min(64.0, 128.0 / p["seconds"])
+        assert abs(p["dirty_rate_bps"] / MIB - expected) / expected < 0.25, doc["passes"]
+        assert "next sync" in p["dirty_rate_source"]
+    assert doc["passes"] == passes(samples)
+    assert doc["summary"]["setup_time_ms"] is not None and doc["summary"]["normal_pages"] > 0
+    # the partition's own view: lpm-dirty's pass over 128 MiB at 64 MiB/s takes ~2 s
+    guest = rec.stats["guest"]
+    assert guest["passes"] >= 1 and 1600 <= guest["pass_ms_before"] <= 2600, guest
+    assert guest["slowdown"] is not None and guest["max_stall_ms"] >= 0
+
 
 def test_a_busy_partition_is_warned_about_and_the_schedule_stops_it(lab):
     busy()
@@ -143,6 +161,12 @@ def test_a_busy_partition_is_warned_about_and_the_schedule_stops_it(lab):
     assert rec.state == "Migration Stopped"
     assert rec.stats["telemetry"]["schedule_actions"][-1]["action"] == "abort"
     assert rec.stats["telemetry"]["convergence_warning"] == warning
+    # its folder keeps the evidence of the failure
+    from lpmlab.hmc import artifacts
+
+    d = artifacts.folder(rec.id)
+    assert "HSCLL452" in (d / "error.txt").read_text()
+    assert (d / "console.txt").read_text().strip()
     # the mover link cap was for this migration only
     qd = subprocess.run(["ip", "netns", "exec", lab.plan.vios("vios1").ns, "tc", "qdisc",
                          "show"], capture_output=True, text=True, check=True).stdout
@@ -337,3 +361,39 @@ def test_postcopy_interrupted_after_the_switch(lab):
     # every acknowledged write the partition made, before and after the switch, is on disk
     assert disk_records(lab) > written
     workload("--rate", "0")
+
+
+# last: it takes the lab down
+def test_a_migration_leaves_a_folder_that_outlives_the_lab(lab):
+    """Like ansible-runner's artifact folders: record, samples, the migration's own log,
+    the report drawn beside them; kept by 'lab down', and 'lpmlab report' still reads it."""
+    from lpmlab.hmc import artifacts
+
+    workload("--rate", "64", "--wss", "128")
+    cp, src, dst = migrate("--noprogress")
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stderr == ""  # a successful migration logs nothing on stderr without --debug
+    rec, samples = latest()
+    d = artifacts.folder(rec.id)
+    record = json.loads((d / "record.json").read_text())
+    assert record["result"] == "success" and record["dest_sys"] == dst
+    assert len(json.loads((d / "samples.json").read_text())) == len(samples)
+    events = [json.loads(x) for x in (d / "log.jsonl").read_text().splitlines()]
+    phases = [e["phase"] for e in events if e["event"] == "phase"]
+    assert phases[0] == "validate" and "transfer" in phases and phases[-1] == "complete"
+    calls = [e for e in events if e["event"] == "libvirt call"]
+    assert any(c["call"] == "migrateToURI3" and c["seconds"] > 0 for c in calls), calls
+    deadline = time.monotonic() + 60  # drawn by a detached process
+    while not (d / "report.svg").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert (d / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in (d / "report.svg").read_text()
+    debug = cli("migrlpar", "-o", "m", "-m", dst, "-t", src, "-p", "lpar1", "--noprogress",
+                "--debug")
+    assert debug.returncode == 0 and "libvirt call" in debug.stderr and "phase" in debug.stderr
+
+    cli("lpmlab", "lab", "down", check=True)
+    assert d.is_dir()
+    cp = cli("lpmlab", "report", rec.id, "--json")
+    assert cp.returncode == 0, cp.stderr
+    assert json.loads(cp.stdout)["id"] == rec.id

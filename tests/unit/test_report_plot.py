@@ -1,16 +1,15 @@
-"""Report plots: the PNG a user opens (valid file, size, panels, downtime band, one colour a
-run), the 1/2/5 axis ticks, and the plain-ASCII terminal plot."""
+"""Report plots: the matplotlib figures a user opens (PNG at 200 dpi and SVG, two panels,
+the downtime band, the derived dirty rate beside QEMU's, small multiples for a comparison),
+the 1/2/5 axis ticks, and the plain-ASCII terminal plot."""
 
 import math
-import struct
-import zlib
-from pathlib import Path
+import xml.etree.ElementTree as ET
 
 import pytest
 
+from lpmlab.hmc.precopy import passes
 from lpmlab.report import plot, termplot
-from lpmlab.report.plot import nice_ticks, plot_layout, render_png
-from lpmlab.report.png import GLYPHS, PNG_SIGNATURE, Canvas
+from lpmlab.report.series import nice_ticks, series_of
 from lpmlab.report.termplot import render_terminal
 
 MIB = 1024 * 1024
@@ -34,6 +33,7 @@ def make_run(total=10.0, mem_mib=512, n=101, downtime=(6.0, 9.0), rid="a1b2c3d4e
             "data_remaining": rem, "data_processed": mem_mib * MIB - rem,
             "dirty_rate_bps": 64.0 * MIB, "bandwidth_bps": 300.0 * MIB,
             "expected_downtime_ms": 300, "throttle_pct": 0,
+            "normal_pages": (mem_mib * MIB - rem) // 4096, "zero_pages": 0, "page_size": 4096,
         })
     samples[-1]["kind"] = "completed"
     return {
@@ -46,167 +46,83 @@ def make_run(total=10.0, mem_mib=512, n=101, downtime=(6.0, 9.0), rid="a1b2c3d4e
     }
 
 
-class Png:
-    """A PNG read back by hand: chunks checked, IDAT inflated, filter bytes checked."""
-
-    def __init__(self, path):
-        data = Path(path).read_bytes()
-        assert data[:8] == PNG_SIGNATURE
-        self.chunks = []
-        pos = 8
-        while pos < len(data):
-            (n,) = struct.unpack(">I", data[pos:pos + 4])
-            tag, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
-            (crc,) = struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])
-            assert crc == zlib.crc32(tag + body) & 0xFFFFFFFF, tag
-            self.chunks.append((tag, body))
-            pos += 12 + n
-        assert self.chunks[0][0] == b"IHDR" and self.chunks[-1][0] == b"IEND"
-        (self.width, self.height, self.depth, self.color_type, _, _,
-         self.interlace) = struct.unpack(">IIBBBBB", self.chunks[0][1])
-        raw = zlib.decompress(b"".join(body for tag, body in self.chunks if tag == b"IDAT"))
-        stride = self.width * 3 + 1
-        assert len(raw) == self.height * stride
-        assert all(raw[y * stride] == 0 for y in range(self.height))
-        self.rows = [raw[y * stride + 1:(y + 1) * stride] for y in range(self.height)]
-
-    def pixel(self, x, y):
-        row = self.rows[y]
-        return tuple(row[x * 3:x * 3 + 3])
-
-    def colours_in(self, box):
-        x0, y0, x1, y1 = box
-        return [self.pixel(x, y) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
+def with_passes(run):
+    run["passes"] = passes(run["samples"])
+    return run
 
 
-# -- the PNG file ---------------------------------------------------------------------------
-
-def test_png_is_valid_with_the_requested_size(tmp_path):
-    out = render_png([make_run()], tmp_path / "r.png", width=640, height=400)
-    png = Png(out)
-    assert (png.width, png.height) == (640, 400)
-    assert (png.depth, png.color_type, png.interlace) == (8, 2, 0)
-
-
-def test_default_size_and_parent_directories_made(tmp_path):
-    out = render_png(make_run(), tmp_path / "a" / "b" / "r.png")
-    assert out == tmp_path / "a" / "b" / "r.png"
-    png = Png(out)
-    assert (png.width, png.height) == (plot.WIDTH, plot.HEIGHT) == (900, 560)
+def test_png_and_svg_are_written_hidpi(tmp_path):
+    paths = plot.render(with_passes(make_run()), tmp_path / "sub" / "r1")
+    png, svg = paths
+    assert (png.name, svg.name) == ("r1.png", "r1.svg")
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (1800, 1120)  # 9 x 5.6 in at 200 dpi
+    root = ET.fromstring(svg.read_text())
+    assert root.tag.endswith("svg") and "lpar1" in svg.read_text()
 
 
-def test_samples_draw_in_both_panels(tmp_path):
-    run = make_run()
-    png = Png(render_png([run], tmp_path / "r.png"))
-    layout = plot_layout([run])
-    top = png.colours_in(layout.top.inner())
-    bottom = png.colours_in(layout.bottom.inner())
-    assert top.count(plot.REMAINING) > 100
-    assert bottom.count(plot.DIRTY) > 100
-    assert bottom.count(plot.BANDWIDTH) > 100  # dashed, still plenty
+def labels(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()] \
+        if any(ax.get_legend() for ax in fig.axes) else []
 
 
-def column_tint(png, box, x):
-    """How many pixels of column x inside the box are not the plain background."""
-    x0, y0, x1, y1 = box
-    return sum(png.pixel(x, y) != WHITE for y in range(y0, y1 + 1))
+def test_one_run_has_two_panels_a_band_and_both_dirty_rates():
+    fig = plot.figure(with_passes(make_run()))
+    top, bottom = fig.axes
+    assert top.get_ylabel() == "remaining (MiB)" and bottom.get_ylabel() == "rate (MiB/s)"
+    legend = [t.get_text() for t in bottom.get_legend().get_texts()]
+    assert legend == ["downtime", "remaining", "dirty rate (per pass)",
+                      "QEMU's dirty-pages-rate", "bandwidth", "pre-copy pass (sync)"]
+    bands = [p for ax in (top, bottom) for p in ax.patches]
+    assert len(bands) == 2  # the downtime window in both panels
+    assert "lpar1: sys1 -> sys2" in fig.get_suptitle()
 
 
-def test_downtime_band_is_tinted_in_both_panels(tmp_path):
-    run = make_run(total=10.0, downtime=(6.0, 9.0))
-    png = Png(render_png([run], tmp_path / "r.png"))
-    layout = plot_layout([run])
-    for box in (layout.top, layout.bottom):
-        inner = box.inner()
-        height = inner[3] - inner[1] + 1
-        # The time axis runs 0..10 s, so 7.5 s is inside the band and 2.5 s outside it.
-        x_in = round(box.x0 + 0.75 * box.w)
-        x_out = round(box.x0 + 0.25 * box.w)
-        assert column_tint(png, inner, x_in) > 0.9 * height
-        assert column_tint(png, inner, x_out) < 0.1 * height
-        r, g, b = png.pixel(x_in, inner[1] + 5)
-        assert (r, g, b) != WHITE and r > b  # orange wash, lighter than the legend colour
-    no_band = Png(render_png([make_run(downtime=None)], tmp_path / "n.png"))
-    x_in = round(layout.top.x0 + 0.75 * layout.top.w)
-    assert column_tint(no_band, layout.top.inner(), x_in) < 0.1 * layout.top.h
+def test_pass_numbers_never_crowd():
+    run = with_passes(make_run(iterations=tuple(i * 0.09 for i in range(100)), n=200))
+    fig = plot.figure(run)
+    numbers = [t for t in fig.axes[0].texts]
+    assert 0 < len(numbers) <= plot.MAX_PASS_LABELS
 
 
-def test_two_runs_get_two_palette_colours(tmp_path):
-    runs = [make_run(), make_run(total=7.0, mem_mib=800, rid="ffeeddccbbaa", partition="lpar2",
-                                 downtime=(5.0, 5.2))]
-    png = Png(render_png(runs, tmp_path / "cmp.png"))
-    top = set(png.colours_in(plot_layout(runs).top.inner()))
-    assert plot.PALETTE[0] in top
-    assert plot.PALETTE[1] in top
-    assert plot.PALETTE[0] != plot.PALETTE[1]
+def test_a_comparison_is_small_multiples_with_shared_columns():
+    runs = [with_passes(make_run(rid=f"{i:012x}", partition=f"lpar{i}")) for i in range(4)]
+    fig = plot.figure(runs)
+    assert len(fig.axes) == 8  # a row per run, remaining | rates
+    tops = fig.axes[0::2]
+    assert len({ax.get_ylim() for ax in tops}) == 1  # the same scale down a column
+    assert "comparison of 4 migrations" in fig.get_suptitle()
+    assert fig.legends and "downtime" in [t.get_text() for t in fig.legends[0].get_texts()]
 
 
-def test_palette_has_six_distinct_colours():
-    assert len(set(plot.PALETTE)) >= 6
-    assert WHITE not in plot.PALETTE
-
-
-def test_compare_title_and_one_legend_entry_a_run():
-    runs = [make_run(rid=f"{i:012x}", partition=f"lpar{i}") for i in range(3)]
-    runs[1]["label"] = "throttled"
-    layout = plot_layout(runs)
-    assert layout.title == "comparison of 3 migrations"
-    labels = [entry.label for entry, _, _ in layout.legend]
-    assert labels[0].startswith("000000000000 lpar0: success")
-    assert labels[1].startswith("throttled: ")
-    assert [entry.color for entry, _, _ in layout.legend[:3]] == list(plot.PALETTE[:3])
-
-
-def test_single_run_title_and_legend():
-    layout = plot_layout([make_run()])
-    assert layout.title == ("lpar1: sys1 -> sys2  success, 10.0 s, downtime 87 ms, "
-                            "4 iterations")
-    labels = [entry.label for entry, _, _ in layout.legend]
-    assert labels[:4] == ["remaining", "dirty rate", "bandwidth", "downtime"]
-
-
-@pytest.mark.parametrize("runs", [
-    [{"id": "a1", "partition": "lpar1", "result": "failed", "samples": []}],
-    [{"id": "a1"}],
-    [],
-    [make_run(), {"id": "b2", "samples": [], "downtime_window": None}],
-])
-def test_empty_samples_still_give_a_valid_png(tmp_path, runs):
-    png = Png(render_png(runs, tmp_path / "e.png"))
-    assert (png.width, png.height) == (900, 560)
-    # The title and the "no samples" text are ink on the background.
-    assert any(c != WHITE for c in png.colours_in((0, 0, 899, 30)))
+@pytest.mark.parametrize("runs", [[], [{"samples": []}]])
+def test_no_samples_still_give_a_figure(tmp_path, runs):
+    png, _svg = plot.render(runs, tmp_path / "empty")
+    assert png.stat().st_size > 1000
 
 
 def test_null_values_are_skipped_not_fatal(tmp_path):
     run = make_run()
-    for i, s in enumerate(run["samples"]):
-        if i % 3 == 0:
-            s.update(data_remaining=None, dirty_rate_bps=None, bandwidth_bps=None)
-        if i % 5 == 0:
-            s.update(memory_remaining=None, expected_downtime_ms=None, throttle_pct=None)
-    run["samples"][4]["dirty_rate_bps"] = float("nan")
-    series = plot.series_of(run)
-    assert len(series.remaining) == 67  # data_remaining kept for two samples in three
-    assert all(math.isfinite(v) for _, v in series.dirty)
-    Png(render_png([run], tmp_path / "r.png"))
+    for s in run["samples"][::3]:
+        s.update(data_remaining=None, memory_remaining=None, dirty_rate_bps=float("nan"),
+                 bandwidth_bps=None)
+    plot.render(with_passes(run), tmp_path / "nulls")
 
 
 def test_memory_remaining_is_used_when_there_is_no_data_remaining():
-    run = make_run(n=11)
+    run = make_run()
     for s in run["samples"]:
-        s["data_remaining"] = None
-    series = plot.series_of(run)
-    assert series.remaining[0] == (0.0, 512.0)
-    assert len(series.remaining) == 11
+        s.pop("data_remaining")
+    assert series_of(run).remaining
 
 
-def test_too_small_a_plot_is_refused(tmp_path):
-    with pytest.raises(ValueError):
-        render_png([make_run()], tmp_path / "r.png", width=100, height=50)
+def test_the_derived_dirty_rate_is_drawn_as_one_step_a_pass():
+    run = with_passes(make_run())
+    s = series_of(run)
+    assert len(s.pass_dirty) == len(run["passes"]) - 1  # the last pass has no next sync
 
-
-# -- nice_ticks -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("lo", "hi"), [
     (0, 5.3), (0, 1), (0, 1234), (0.013, 0.087), (-3, 7), (0, 16384), (1e9, 3.2e9),
@@ -312,35 +228,3 @@ def test_terminal_plot_is_ascii_even_with_non_ascii_labels():
 
 # -- the canvas -----------------------------------------------------------------------------
 
-def test_font_covers_printable_ascii():
-    assert set(GLYPHS) == {chr(c) for c in range(32, 127)}
-    assert GLYPHS[" "] == ()
-    assert all(GLYPHS[chr(c)] for c in range(33, 127))
-    shapes = {GLYPHS[chr(c)] for c in range(33, 127)}
-    assert len(shapes) == 94  # no two glyphs alike
-
-
-def test_canvas_clips_instead_of_failing():
-    cv = Canvas(20, 10)
-    cv.line(-1e9, -1e9, 1e9, 1e9, (255, 0, 0), width=3)
-    cv.line(float("nan"), 0, 5, 5, (255, 0, 0))
-    cv.rect(-50, -50, 100, 2, (0, 0, 255))
-    cv.blend_rect(15, -5, 40, 40, (0, 0, 0), 0.5)
-    cv.text(18, 8, "clipped text", (0, 0, 0), scale=3, anchor="left")
-    cv.text_vertical(-3, 5, "vertical", (0, 0, 0))
-    assert cv.pixel(0, 0) == (0, 0, 255)
-    assert cv.pixel(10, 9) != WHITE
-    png = cv.to_png()
-    assert png.startswith(PNG_SIGNATURE)
-
-
-def test_canvas_text_anchor_and_blend():
-    cv = Canvas(60, 12)
-    cv.text(30, 2, "H", (0, 0, 0), anchor="center")
-    inked = [x for x in range(60) if any(cv.pixel(x, y) != WHITE for y in range(12))]
-    assert (min(inked) + max(inked)) / 2 == pytest.approx(30, abs=1)
-    cv.blend_rect(0, 0, 9, 9, (0, 0, 0), 0.5)
-    assert cv.pixel(5, 5) == (128, 128, 128)
-    cv.set_clip((40, 0, 59, 11))
-    cv.rect(0, 0, 59, 11, (255, 0, 0))
-    assert cv.pixel(0, 11) == WHITE and cv.pixel(45, 11) == (255, 0, 0)

@@ -288,3 +288,16 @@ def test_summary_and_downtime_window():
         (2, 250, 900, 2.9)
     assert P.downtime_window(samples) == [2.75, 3.0]
     assert P.downtime_window(samples[:2]) is None
+
+
+def test_a_dumb_terminal_gets_plain_lines(monkeypatch):
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setenv("TERM", "dumb")
+    assert MigrationProgress(Tty()).tty is False
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert MigrationProgress(Tty()).tty is True
