@@ -1,7 +1,9 @@
 """The one exception root of lpmlab.
 
 Library code raises these; only the command layer turns them into a message and an exit code.
-Every error names the object it is about and, where there is one, the fix.
+Every error names the object it is about and, where there is one, the fix. A class's ``code``
+is its family's generic code; a specific code is raised through the registry
+(``lpmlab.codes.error``), which picks the class, so the exit code follows the code.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from lpmlab import codes
 from lpmlab.cli.common import HmcArgumentParser, run
 from lpmlab.errors import UsageError
 
@@ -46,9 +47,7 @@ def main(argv: Sequence[str]) -> int:
         if name is None:
             by_id = {r["lpar_id"]: r["name"] for r in hmc.lpar_records(args.system, rmc=False)}
             if args.lpar_id not in by_id:
-                raise UsageError(f"no partition with ID {args.lpar_id} on {args.system}",
-                                 code="HSCL8012", fix=f"list them with 'lssyscfg -r lpar -m "
-                                 f"{args.system} -F name,lpar_id'")
+                raise codes.error("HSCL8012", obj=f"with ID {args.lpar_id}", sys=args.system)
             name = by_id[args.lpar_id]
         if args.op == "on":
             lifecycle.activate(hmc, args.system, name, args.profile)

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lpmlab import log
-from lpmlab.errors import LpmlabError, NotFoundError, UsageError
+from lpmlab import codes, log
+from lpmlab.errors import LpmlabError, UsageError
 
 # what an HMC listing prints when nothing matches (exit 0); clients look for it
 NO_RESULTS = "No results were found."
@@ -51,10 +51,9 @@ def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None 
     return rc or 0
 
 
-def unknown_partition(name: str) -> UsageError:
-    """A command named a partition the lab does not have."""
-    return UsageError(f"no partition {name} in the lab", code="HSCL8012",
-                      fix="list them with 'lssyscfg -r lpar -m sys1'")
+def unknown_partition(name: str) -> LpmlabError:
+    """A lab command named a partition the lab does not have."""
+    return codes.error("LPM1010", obj=name)
 
 
 def emit(text: str) -> None:
@@ -108,15 +107,10 @@ def require_filtered(recs: list[dict[str, Any]], flt: dict[str, list[str]],
     ids = {str(r.get("lpar_id")) for r in recs}
     for name in flt.get("lpar_names", []):
         if name not in names:
-            raise NotFoundError(f"The partition named {name} was not found on managed system "
-                                f"{system}.", code="HSCL8012",
-                                fix=f"list them with 'lssyscfg -r lpar -m {system} -F name'")
+            raise codes.error("HSCL8012", obj=name, sys=system)
     for lpar_id in flt.get("lpar_ids", []):
         if lpar_id not in ids:
-            raise NotFoundError(f"The partition with ID {lpar_id} was not found on managed "
-                                f"system {system}.", code="HSCL8012",
-                                fix=f"list them with 'lssyscfg -r lpar -m {system} -F "
-                                    "name,lpar_id'")
+            raise codes.error("HSCL8012", obj=f"with ID {lpar_id}", sys=system)
 
 
 def read_secret(prompt: str) -> str:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from lpmlab import codes
 from lpmlab.cli.common import HmcArgumentParser, run
 from lpmlab.errors import LpmlabError, RmcError, UsageError
 
@@ -74,10 +75,8 @@ def main(argv: Sequence[str]) -> int:
             rec = next((r for r in recs if r["name"] == args.name
                         or r["lpar_id"] == args.lpar_id), None)
             if rec is None:
-                who = args.name or f"with ID {args.lpar_id}"
-                raise UsageError(f"The partition {who} was not found on managed system "
-                                 f"{frame}.", code="HSCL8012",
-                                 fix=f"list them with 'lssyscfg -r lpar -m {frame} -F name'")
+                raise codes.error("HSCL8012", obj=args.name or f"with ID {args.lpar_id}",
+                                  sys=frame)
             address = rec["rmc_ipaddr"]
             if args.ip and args.ip != address:
                 raise RmcError(f"{args.ip} is not an address of partition {rec['name']}: its "

@@ -27,6 +27,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
+from lpmlab import codes
 from lpmlab.cli import cmdwire, registry, shellfilters
 from lpmlab.cli.shellsyntax import (
     SHELL,
@@ -37,7 +38,6 @@ from lpmlab.cli.shellsyntax import (
     assignment,
     parse,
 )
-from lpmlab.errors import FabricError
 
 # rbash's own builtins a user may try; they are refused as rbash refuses them
 RESTRICTED_BUILTINS = ("cd", "exec", "unset", "set", "source", ".", "enable", "command",
@@ -223,9 +223,7 @@ class Shell:
         except OSError as exc:
             conn.close()
             stage.status = 1
-            err = FabricError(f"the command server of HMC {self.settings.hmc} does not answer "
-                              f"({exc.strerror or exc})", code="LPM1009",
-                              fix="bring it up on the lab host with 'lpmlab lab up'")
+            err = codes.error("LPM1009", obj=self.settings.hmc, detail=exc.strerror or exc)
             _say(err.render())
             return
         stage.conn = conn

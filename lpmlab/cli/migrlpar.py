@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lpmlab import codes
 from lpmlab.cli.common import HmcArgumentParser, emit, run
 from lpmlab.errors import LpmlabError, UsageError
 from lpmlab.hmc.attributes import (
@@ -233,9 +234,7 @@ def resolve_names(hmc: Hmc, args: argparse.Namespace) -> list[str]:
         out = []
         for i in args.ids.split(","):
             if i not in by_id:
-                raise UsageError(f"no partition with ID {i} on {system}", code="HSCL8012",
-                                 fix=f"list them with 'lssyscfg -r lpar -m {system} "
-                                     "-F name,lpar_id'")
+                raise codes.error("HSCL8012", obj=f"with ID {i}", sys=system)
             out.append(by_id[i])
         return out
     return [n for n in args.names.split(",") if n]
@@ -413,8 +412,7 @@ def main(argv: Sequence[str]) -> int:
     args.names_order = names
     hmc.close()
     if not names:
-        raise UsageError(f"no partition to act on on {args.system}", code="HSCL8012",
-                         fix=f"list them with 'lssyscfg -r lpar -m {args.system}'")
+        raise codes.error("HSCL8012", obj="to act on", sys=args.system)
     if args.op in ("m", "v"):
         resources.check_partition_count(len(names))
     started = time.time()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from lpmlab import codes
 from lpmlab.cli.common import HmcArgumentParser, read_secret, run
 from lpmlab.errors import UsageError
 from lpmlab.topology import HMC_USER
@@ -69,8 +70,8 @@ def main(argv: Sequence[str]) -> int:
         console = hmc.console
         if args.add:
             if args.user not in (None, console.console.user):
-                raise UsageError(f"HMC {console.name} has no user {args.user}",
-                                 code="HSCL350B", fix=f"the HMC user is {console.console.user}")
+                raise codes.error("HSCL350B", obj=console.name, user=args.user,
+                                  hmc_user=console.console.user)
             authkeys.add(console, args.add)
             return 0
         if args.remove:

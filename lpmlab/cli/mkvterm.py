@@ -10,8 +10,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from lpmlab import codes
 from lpmlab.cli.common import HmcArgumentParser, run
-from lpmlab.errors import MigrationError
 
 
 def parser(prog: str) -> HmcArgumentParser:
@@ -40,16 +40,13 @@ def _target(prog: str, argv: Sequence[str]) -> tuple[str, str | None]:
         name = args.name
         if name is None:
             by_id = {r["lpar_id"]: r["name"] for r in hmc.lpar_records(args.system, rmc=False)}
-            name = by_id.get(args.lpar_id, f"ID {args.lpar_id}")
+            name = by_id.get(args.lpar_id, f"with ID {args.lpar_id}")
         args.system = hmc.frame_name(args.system)
         info = find_partition(hmc, args.system, name)
         if info.state not in ("running", "paused") and prog == "rmvterm":
             return hmc.plan.frame(args.system).uri, None
         if info.state not in ("running", "paused"):
-            raise MigrationError(f"Partition {name} on {args.system} is not running, so it has "
-                                 "no terminal.", code="HSCLL447",
-                                 fix=f"activate it: 'chsysstate -m {args.system} -r lpar -n "
-                                     f"{name} -o on'")
+            raise codes.error("HSCLL447", obj=name, sys=args.system)
         return hmc.plan.frame(args.system).uri, name
     finally:
         hmc.close()
@@ -69,11 +66,7 @@ def mkvterm(argv: Sequence[str]) -> int:
         reason = ConsoleSession(uri, name).run(on_open=opened)
     except HypervisorError as exc:
         if "Active console session" in exc.message:
-            raise MigrationError("A terminal session is already open for this partition. "
-                                 "Only one open session is allowed for a partition. Exiting...."
-                                 f" ({name})", code="HSCLL446",
-                                 fix=f"close it with 'rmvterm -m {argv_system(argv)} -p "
-                                     f"{name}'") from exc
+            raise codes.error("HSCLL446", obj=name, sys=argv_system(argv)) from exc
         raise
     print(f"\r\nmkvterm: {name}: {reason}", file=sys.stderr)
     return 0

@@ -17,7 +17,7 @@ def push(args: argparse.Namespace) -> int:
     srcs = [Path(s) for s in args.src]
     for s in srcs:
         if not s.is_file():
-            raise UsageError(f"{s} is not a readable file", code="HSCL8001",
+            raise UsageError(f"{s} is not a readable file",
                              fix="name existing local files to push")
     to_dir = args.dest.endswith("/")
     if len(srcs) > 1 and not to_dir:

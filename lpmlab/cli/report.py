@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lpmlab import codes
 from lpmlab.cli.common import emit
 from lpmlab.errors import UsageError
 
@@ -35,11 +36,7 @@ def _load(hmc: Any, refs: list[str]) -> list[dict[str, Any]]:
             if kept is not None:
                 rec, samples = kept
         if rec is None:
-            raise UsageError(f"no migration {ref or 'at all'} in the HMC's records or in "
-                             f"{artifacts.root()}", code="HSCL8012",
-                             fix="give a migration ID or a partition name (the latest of its "
-                                 "migrations); list them with 'lslparmigr -r lpar -m sys1' or "
-                                 "see the ID printed by 'migrlpar -o m -v'")
+            raise codes.error("LPM1011", obj=ref or "at all", folder=artifacts.root())
         docs.append(build(rec, samples))
     return docs
 

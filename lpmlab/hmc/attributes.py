@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any, Literal
 
-from lpmlab.errors import UsageError
+from lpmlab import codes
+from lpmlab.errors import LpmlabError
 
 # -- codes ------------------------------------------------------------------------------------
 
@@ -42,20 +43,10 @@ EXCLUSIVE = "HSCLL424"
 REPEATED = "HSCLL425"
 NO_FILE = "HSCLL426"
 
-CODES: dict[str, str] = {
-    SYNTAX: "malformed -i/-f text: unterminated quote, text after a closing quote, quote inside "
-            "an unquoted field, empty field, missing '=', empty attribute name, attribute given "
-            "twice, text too long",
-    UNKNOWN: "unknown attribute name",
-    NOT_ALLOWED: "attribute not valid for this operation (e.g. -o set)",
-    BAD_VALUE: "bad value of a single-valued attribute: empty, not a number, out of range, "
-               "not an IPv4 address, not a valid name, not one of the choices",
-    BAD_ITEM: "bad item in a list attribute: wrong number of '/' parts, required part missing, "
-              "bad number, name or address in a part",
-    EXCLUSIVE: "mutually exclusive attributes given together",
-    REPEATED: "the same adapter slot, MSP or partition appears twice in one list",
-    NO_FILE: "the -f attribute file is missing, unreadable or not UTF-8 text",
-}
+# the codes this parser raises, with what each means (the registry holds their words)
+CODES: dict[str, str] = {c: codes.spec(c).title for c in (SYNTAX, UNKNOWN, NOT_ALLOWED,
+                                                          BAD_VALUE, BAD_ITEM, EXCLUSIVE,
+                                                          REPEATED, NO_FILE)}
 
 MAX_TEXT = 65536           # characters; far above any real command line, bounds the work
 _WS = " \t\r\n"            # blanks ignored around names, values, list items and item parts
@@ -268,8 +259,13 @@ _QUOTE_FIX = ("wrap the whole attr=value field in double quotes, e.g. "
               'and write a double quote inside it twice ("")')
 
 
-def _syntax(message: str, fix: str = _QUOTE_FIX) -> UsageError:
-    return UsageError(message, fix=fix, code=SYNTAX)
+def _error(code: str, message: str, fix: str) -> LpmlabError:
+    """The registry's error for ``code`` (a UsageError), worded here."""
+    return codes.error(code, detail=message, fix=fix)
+
+
+def _syntax(message: str, fix: str = _QUOTE_FIX) -> LpmlabError:
+    return _error(SYNTAX, message, fix)
 
 
 def _quoted(text: str, i: int) -> tuple[int, str]:
@@ -610,14 +606,12 @@ def _value_fix(name: str, spec: _Spec) -> str:
 
 def _parse_value(name: str, value: str, spec: _Spec) -> Any:
     if not value:
-        raise UsageError(f"attribute {name} has an empty value", fix=_value_fix(name, spec),
-                         code=BAD_VALUE)
+        raise _error(BAD_VALUE, f"attribute {name} has an empty value", fix=_value_fix(name, spec))
     if spec.scalar is not None:
         try:
             return spec.scalar(value, "value")
         except _Bad as e:
-            raise UsageError(f"attribute {name}: {e}", fix=_value_fix(name, spec),
-                             code=BAD_VALUE) from None
+            raise _error(BAD_VALUE, f"attribute {name}: {e}", fix=_value_fix(name, spec)) from None
     assert spec.item is not None and spec.keys is not None
     items: list[Any] = []
     seen: dict[_Key, int] = {}
@@ -628,13 +622,13 @@ def _parse_value(name: str, value: str, spec: _Spec) -> Any:
                 raise _Bad("is empty (a stray comma?)")
             item = spec.item([p.strip(_WS) for p in text.split("/")])
         except _Bad as e:
-            raise UsageError(f"attribute {name}, item {k} {_show(text)}: {e}",
-                             fix=_value_fix(name, spec), code=BAD_ITEM) from None
+            raise _error(BAD_ITEM, f"attribute {name}, item {k} {_show(text)}: {e}",
+                         fix=_value_fix(name, spec)) from None
         for key in spec.keys(item):
             if key in seen:
                 label = " ".join(str(x) for x in key)
-                raise UsageError(f"attribute {name}: items {seen[key]} and {k} both give "
-                                 f"{label}", fix="give each once", code=REPEATED)
+                raise _error(REPEATED, f"attribute {name}: items {seen[key]} and {k} both give "
+                             f"{label}", fix="give each once")
             seen[key] = k
         items.append(item)
     return items
@@ -661,12 +655,11 @@ def parse_attributes(text: str, *, allowed: Collection[str] | None = None) -> Mi
         if name not in _SCHEMA:
             close = difflib.get_close_matches(name, list(valid), n=1)
             hint = f"did you mean {close[0]}? " if close else ""
-            raise UsageError(f"unknown attribute {_show(name)}",
-                             fix=f"{hint}valid attributes here: {_listing(valid)}",
-                             code=UNKNOWN)
+            raise _error(UNKNOWN, f"unknown attribute {_show(name)}",
+                         fix=f"{hint}valid attributes here: {_listing(valid)}")
         if name not in valid:
-            raise UsageError(f"attribute {name} is not valid for this operation",
-                             fix=f"valid attributes here: {_listing(valid)}", code=NOT_ALLOWED)
+            raise _error(NOT_ALLOWED, f"attribute {name} is not valid for this operation",
+                         fix=f"valid attributes here: {_listing(valid)}")
     values = {name: _parse_value(name, value, _SCHEMA[name]) for name, value in pairs}
     order = list(values)
     for left, right in _EXCLUSIVE:
@@ -674,8 +667,8 @@ def parse_attributes(text: str, *, allowed: Collection[str] | None = None) -> Mi
         b = [n for n in order if n in right]
         if a and b:
             first, second = sorted((a[0], b[0]), key=order.index)
-            raise UsageError(f"attributes {first} and {second} cannot be used together",
-                             fix=f"give {first} or {second}, not both", code=EXCLUSIVE)
+            raise _error(EXCLUSIVE, f"attributes {first} and {second} cannot be used together",
+                         fix=f"give {first} or {second}, not both")
     return MigrationAttributes(**values, raw=dict(pairs))
 
 
@@ -713,13 +706,13 @@ def read_attribute_file(path: str | os.PathLike[str]) -> str:
             data = fh.read(MAX_TEXT * 4 + 1)    # UTF-8 takes at most 4 bytes a character
     except (OSError, ValueError) as e:          # ValueError: a NUL in the path
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise UsageError(f"cannot read the attribute file {shown}: {reason}",
-                         fix="give -f the path of a readable text file", code=NO_FILE) from None
+        raise _error(NO_FILE, f"cannot read the attribute file {shown}: {reason}",
+                     fix="give -f the path of a readable text file") from None
     if len(data) > MAX_TEXT * 4:
         raise _syntax(f"the attribute file {shown} is larger than {MAX_TEXT * 4} bytes",
                       fix="migrate fewer partitions per migrlpar command")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise UsageError(f"the attribute file {shown} is not UTF-8 text (byte {e.start})",
-                         fix="save the file as UTF-8 (plain ASCII is fine)", code=NO_FILE) from None
+        raise _error(NO_FILE, f"the attribute file {shown} is not UTF-8 text (byte {e.start})",
+                     fix="save the file as UTF-8 (plain ASCII is fine)") from None

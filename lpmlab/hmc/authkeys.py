@@ -14,7 +14,8 @@ import os
 import struct
 from dataclasses import dataclass
 
-from lpmlab.errors import MigrationError, UsageError
+from lpmlab import codes
+from lpmlab.errors import UsageError
 from lpmlab.fabric import plan as P
 from lpmlab.hmc.remote_hmc import RemoteHmc
 
@@ -37,19 +38,19 @@ def parse_key(text: str) -> AuthorizedKey:
     """An OpenSSH public key line, checked: a known type whose base64 blob says that type."""
     parts = text.strip().split(None, 2)
     if len(parts) < 2 or parts[0] not in KEY_TYPES:
-        raise UsageError(f"not an SSH public key: {text.strip()[:60]!r}", code="HSCLL475",
-                         fix="give the whole line of a .pub file, e.g. \"ssh-ed25519 AAAA... "
-                             "user@host\" (quoted)")
+        raise codes.error("HSCLL475", detail=f"not an SSH public key: {text.strip()[:60]!r}",
+                          fix="give the whole line of a .pub file, e.g. \"ssh-ed25519 AAAA... "
+                              "user@host\" (quoted)")
     try:
         raw = base64.b64decode(parts[1], validate=True)
         (n,) = struct.unpack(">I", raw[:4])
         embedded = raw[4:4 + n].decode()
     except (binascii.Error, struct.error, UnicodeDecodeError) as exc:
-        raise UsageError("the key's base64 part is damaged", code="HSCLL475",
-                         fix="copy the .pub line again, whole") from exc
+        raise codes.error("HSCLL475", detail="the key's base64 part is damaged",
+                          fix="copy the .pub line again, whole") from exc
     if embedded != parts[0]:
-        raise UsageError(f"the key says {parts[0]} but holds a {embedded} key",
-                         code="HSCLL475", fix="copy the .pub line again, whole")
+        raise codes.error("HSCLL475", detail=f"the key says {parts[0]} but holds a {embedded} "
+                          "key", fix="copy the .pub line again, whole")
     return AuthorizedKey(parts[0], parts[1], parts[2] if len(parts) > 2 else "")
 
 
@@ -99,9 +100,7 @@ def remove(console: P.ConsolePlan, what: str) -> int:
         kept = [k for k in keys if k.comment != what.strip()]
     gone = len(keys) - len(kept)
     if not gone:
-        raise UsageError(f"HMC {console.name} has no authorized key {what.strip()[:60]!r}",
-                         code="HSCLL476", fix="see the keys' comments in the exchange you made "
-                                              "(mkauthkeys --ip ... adds user@hmc)")
+        raise codes.error("HSCLL476", obj=console.name, key=what.strip()[:60])
     _write(console, kept)
     return gone
 
@@ -119,8 +118,8 @@ def exchange(console: P.ConsolePlan, address: str, user: str, password: str,
         remote.connect(password=password)
         res = remote.run(["mkauthkeys", "-a", own_key(console)])
         if res.rc != 0:
-            raise MigrationError(f"the remote HMC {address} did not accept this HMC's key: "
-                                 f"{res.stderr.strip()}", code="HSCLL472")
+            raise codes.error("HSCLL472", obj=address,
+                              detail=f"it did not accept this HMC's key: {res.stderr.strip()}")
         done.append(f"{console.name}'s key accepted by {user}@{address}")
         if both_ways:
             theirs = remote.call("pubkey")

@@ -6,7 +6,8 @@ VIOS settings are lab settings applied over the topology (a VIOS does not migrat
 
 from __future__ import annotations
 
-from lpmlab.errors import NotFoundError, UsageError
+from lpmlab import codes
+from lpmlab.errors import UsageError
 from lpmlab.fabric.lab import read_settings, write_settings
 from lpmlab.hmc.system import Hmc
 
@@ -16,8 +17,8 @@ LPAR_ATTRS = {"migration_disabled"}
 
 def _flag(name: str, value: str) -> bool:
     if value not in ("0", "1"):
-        raise UsageError(f"{name}={value!r}: the value must be 0 or 1", code="HSCLL422",
-                         fix=f"write {name}=0 or {name}=1")
+        raise codes.error("HSCLL422", detail=f"{name}={value!r}: the value must be 0 or 1",
+                          fix=f"write {name}=0 or {name}=1")
     return value == "1"
 
 
@@ -30,10 +31,7 @@ def change_lpar(hmc: Hmc, frame: str, fields: list[tuple[str, str]]) -> None:
     if not name and lpar_id is not None:
         by_id = {str(r["lpar_id"]): r["name"] for r in hmc.lpar_records(frame, rmc=False)}
         if lpar_id not in by_id:
-            raise NotFoundError(f"The partition with ID {lpar_id} was not found on managed "
-                                f"system {frame}.", code="HSCL8012",
-                                fix=f"list them with 'lssyscfg -r lpar -m {frame} -F "
-                                    "name,lpar_id'")
+            raise codes.error("HSCL8012", obj=f"with ID {lpar_id}", sys=frame)
         name = by_id[lpar_id]
     if not name:
         raise UsageError("chsyscfg -r lpar needs name= or lpar_id=",
@@ -45,26 +43,22 @@ def change_lpar(hmc: Hmc, frame: str, fields: list[tuple[str, str]]) -> None:
     if name in vios:
         unknown = set(values) - VIOS_ATTRS
         if unknown:
-            raise UsageError(f"{', '.join(sorted(unknown))} cannot be changed on VIOS {name}",
-                             code="HSCLL420", fix=f"valid: {', '.join(sorted(VIOS_ATTRS))}")
+            raise codes.error("HSCLL420", detail=f"{', '.join(sorted(unknown))} cannot be "
+                              f"changed on VIOS {name}",
+                              fix=f"valid: {', '.join(sorted(VIOS_ATTRS))}")
         changes = {k: _flag(k, v) for k, v in values.items()}
         if changes.get("msp") and vios[name].mover_address is None:
-            raise UsageError(f"VIOS {name} has no mover network address, so it cannot be an "
-                             "MSP", code="HSCLL422",
-                             fix="give it mover_address in the topology")
+            raise codes.error("HSCLL422", detail=f"VIOS {name} has no mover network address, "
+                              "so it cannot be an MSP", fix="give it mover_address in the topology")
         settings = read_settings(hmc.plan.dir)
         settings.setdefault("vios", {}).setdefault(name, {}).update(changes)
         write_settings(hmc.plan.dir, settings)
         return
-    info = next((d for d in hmc.domains_on(frame) if d.name == name), None)
-    if info is None:
-        raise NotFoundError(f"The partition {name} was not found on managed system {frame}.",
-                            code="HSCL8012", fix=f"list them with 'lssyscfg -r lpar -m {frame}'")
+    if not any(d.name == name for d in hmc.domains_on(frame)):
+        raise hmc.not_found(name, frame)
     unknown = set(values) - LPAR_ATTRS
     if unknown:
-        raise UsageError(f"{', '.join(sorted(unknown))} cannot be changed on partition {name}",
-                         code="HSCLL420", fix=f"valid: {', '.join(sorted(LPAR_ATTRS))}")
+        raise codes.error("HSCLL420", detail=f"{', '.join(sorted(unknown))} cannot be changed "
+                          f"on partition {name}", fix=f"valid: {', '.join(sorted(LPAR_ATTRS))}")
     attrs = {k: "1" if _flag(k, v) else "0" for k, v in values.items()}
-    dom = hmc.conn(frame).lookup(name)
-    assert dom is not None
-    hmc.conn(frame).update_metadata(dom, **attrs)
+    hmc.conn(frame).update_metadata(hmc.domain(frame, name), **attrs)

@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lpmlab import codes
 from lpmlab.adapter import domain_xml as dx
 from lpmlab.adapter import migration as mig
 from lpmlab.adapter.connection import DomainInfo
-from lpmlab.errors import FabricError, HypervisorError, LpmlabError, UsageError
+from lpmlab.errors import FabricError, HypervisorError, LpmlabError
 from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
@@ -101,12 +102,15 @@ class LocalDestination:
         if dest_msp is not None:
             dv = self.hmc.plan.vios(dest_msp)
             v = dv.vios
-            assert v.mover_address and rec.port
+            if not v.mover_address:
+                raise codes.error("HSCLL405", obj=v.name)
+            if not rec.port:
+                raise codes.error("HSCLL407", obj=self.frame)
             dv.mover_service().forward(Hop(rec.id, MOVER_IFACE, (str(v.mover_address), rec.port),
                                            LAB_IFACE, str(v.address),
                                            (str(fp.frame.address), rec.port)))
             mover = str(v.mover_address)
-        storage = storage_vios(self.hmc, self.frame)
+        storage = self.hmc.storage_vios(self.frame, partition)
         disk = dx.IscsiDisk(str(storage.vios.address),
                             self.hmc.plan.partition(partition).iqn(storage.vios.name),
                             vios=storage.vios.name, port=P.ISCSI_PORT)
@@ -263,7 +267,7 @@ class RemoteDestination:
         self.peer.call("remove", {"partition": partition, "frame": self.frame})
 
     def reset_stream(self, port: int) -> int:
-        raise UsageError("post-copy is not offered between HMCs", code="HSCLL477")
+        raise codes.error("HSCLL477")
 
     def close_session(self) -> None:
         self.peer.close()
@@ -274,14 +278,3 @@ class RemoteDestination:
 
 
 Destination = LocalDestination | RemoteDestination
-
-
-def storage_vios(hmc: Hmc, frame: str) -> P.ViosPlan:
-    for vp in hmc.vios_plans():
-        if vp.vios.frame == frame:
-            return vp
-    from lpmlab.errors import MigrationError
-
-    raise MigrationError(f"managed system {frame} has no VIOS to host the partition's "
-                         "virtual SCSI adapter", code="HSCLA319",
-                         fix=f"add a VIOS on {frame} to the topology")

@@ -13,15 +13,15 @@ import shlex
 import sys
 import time
 
+from lpmlab import codes
 from lpmlab.adapter import domain_xml as dx
 from lpmlab.adapter import migration as mig
-from lpmlab.errors import HypervisorError, LpmlabError, MigrationError
+from lpmlab.errors import HypervisorError, LpmlabError
 from lpmlab.hmc import msp_settings, profiles
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.destination import Landing, RemoteDestination
 from lpmlab.hmc.migration import LiveMigration, MigrationResult, MspPair
 from lpmlab.hmc.store import MigrationRecord
-from lpmlab.hmc.system import hscl_error
 from lpmlab.topology import Profile
 
 
@@ -38,8 +38,7 @@ class InactiveMigration(LiveMigration):
     def _dest_xml(self, rec: MigrationRecord, landing: Landing) -> str:
         hmc = self.hmc
         conn = hmc.conn(self.source)
-        dom = conn.lookup(self.partition)
-        assert dom is not None  # validate() found it
+        dom = hmc.domain(self.source, self.partition)  # validate() found it; still there?
         info = conn.info(dom)
         xml = dx.retarget_disk(mig.inactive_xml(dom), landing.storage)
         if self.attrs.dest_lpar_id is not None:
@@ -108,8 +107,7 @@ class InactiveMigration(LiveMigration):
             rec.state = "Migration In Progress"
             rec.phase("transfer")
             hmc.store.save(rec)
-            dom = hmc.conn(self.source).lookup(self.partition)
-            assert dom is not None
+            dom = hmc.domain(self.source, self.partition)
             mig.migrate_offline(dom, landing.peer_uri, dest_xml)
             where = self._where()
             if where != [self.dest]:
@@ -130,9 +128,11 @@ class InactiveMigration(LiveMigration):
             if not isinstance(exc, HypervisorError):
                 raise
             where = self._where()
-            code = "HSCLL406" if where == [self.source] else "HSCLL414"
-            raise hscl_error(MigrationError, code, obj=self.partition, sys=self.source,
-                             detail=exc.message) from exc
+            if where == [self.source]:
+                raise codes.error("HSCLL406", obj=self.partition, sys=self.source,
+                                  detail=exc.message) from exc
+            raise codes.error("HSCLL414", obj=self.partition, sys=self.source,
+                              detail=exc.message) from exc
         finally:
             if rec.state in ("Migration Starting", "Migration In Progress"):
                 rec.state, rec.result = "Migration Failed", "failed"

@@ -9,17 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from lpmlab import codes
 from lpmlab.adapter import domain_xml as dx
 from lpmlab.adapter import migration as mig
-from lpmlab.errors import DeadlineError, MigrationError, RmcError
+from lpmlab.errors import RmcError
 from lpmlab.hmc import profiles
 from lpmlab.hmc.system import Hmc
 
 SHUTDOWN_SECONDS = 60.0
-
-
-def _refuse(code: str, message: str, fix: str) -> MigrationError:
-    return MigrationError(message, code=code, fix=fix)
 
 
 def activate(hmc: Hmc, frame: str, name: str, profile: str | None = None) -> str:
@@ -28,27 +25,20 @@ def activate(hmc: Hmc, frame: str, name: str, profile: str | None = None) -> str
     does); the OS boots afterwards."""
     info = profiles.find_partition(hmc, frame, name)
     if info.state != "shutoff":
-        raise _refuse("HSCLL441", f"Partition {name} on {frame} is "
-                      f"{hmc.lpar_state(frame, info)}; only a Not Activated partition can be "
-                      "activated.",
-                      f"shut it down first: 'chsysstate -m {frame} -r lpar -n {name} -o "
-                      "shutdown --immed'")
+        raise codes.error("HSCLL441", obj=name, sys=frame, state=hmc.lpar_state(frame, info))
     if hmc.active_migration(name) is not None:
-        raise _refuse("HSCLL531", f"Partition {name} is migrating.",
-                      f"wait for it ('lslparmigr -r lpar -m {frame}')")
+        raise codes.error("HSCLL531", obj=name, sys=frame)
     elsewhere = [p.frame for p in hmc.placements(name)
                  if p.frame != frame and p.info.state != "shutoff"]
     if elsewhere:
-        raise _refuse("HSCLL442", f"Partition {name} already runs on {elsewhere[0]}.",
-                      f"it may run in one place only; shut it down on {elsewhere[0]} first")
+        raise codes.error("HSCLL442", obj=name, other=elsewhere[0])
     chosen = profiles.find_profile(hmc, frame, info,
                                    profile or info.metadata.get("profile")
                                    or profiles.DEFAULT_PROFILE)
     profiles.checked(hmc, frame, chosen)
     _check_room(hmc, frame, chosen.desired_mem, chosen.desired_procs)
     conn = hmc.conn(frame)
-    dom = conn.lookup(name)
-    assert dom is not None
+    dom = hmc.domain(frame, name)
     xml = dx.set_resources(mig.inactive_xml(dom), chosen.desired_mem, chosen.desired_procs)
     xml = dx.set_metadata(xml, profile=chosen.name,
                           proc_compat_mode=chosen.lpar_proc_compat_mode)
@@ -67,10 +57,8 @@ def _check_room(hmc: Hmc, frame: str, memory_mb: int, procs: int) -> None:
                 used_mem += dom.maxMemory() // 1024
                 used_procs += conn.vcpu_count(dom)
     if used_mem + memory_mb > f.memory_mb or used_procs + procs > f.processors:
-        raise _refuse("HSCLL443", f"Managed system {frame} has {f.memory_mb - used_mem} MB and "
-                      f"{f.processors - used_procs} processors free; the profile asks for "
-                      f"{memory_mb} MB and {procs} processors.",
-                      "activate with a smaller profile (-f) or stop another partition")
+        raise codes.error("HSCLL443", obj=frame, free_mem=f.memory_mb - used_mem,
+                          free_procs=f.processors - used_procs, mem=memory_mb, procs=procs)
 
 
 def shutdown(hmc: Hmc, frame: str, name: str, *, immediate: bool = False,
@@ -80,13 +68,10 @@ def shutdown(hmc: Hmc, frame: str, name: str, *, immediate: bool = False,
     Waits until it is Not Activated; returns how it was stopped."""
     info = profiles.find_partition(hmc, frame, name)
     if info.state == "shutoff":
-        raise _refuse("HSCLL444", f"Partition {name} on {frame} is already Not Activated.",
-                      "nothing to do")
+        raise codes.error("HSCLL444", obj=name, sys=frame)
     if hmc.active_migration(name) is not None:
-        raise _refuse("HSCLL531", f"Partition {name} is migrating.",
-                      f"stop the migration first ('migrlpar -o s -m {frame} -p {name}')")
-    dom = hmc.conn(frame).lookup(name)
-    assert dom is not None
+        raise codes.error("HSCLL531", obj=name, sys=frame)
+    dom = hmc.domain(frame, name)
     how = "immediate" if immediate else ("os" if os_shutdown else "delayed")
     if immediate:
         hmc.conn(frame).power(dom, "off")
@@ -97,9 +82,7 @@ def shutdown(hmc: Hmc, frame: str, name: str, *, immediate: bool = False,
             # the reply may never come: the OS powers off under the channel
             ch.run("(sleep 0.2; poweroff) >/dev/null 2>&1 &", timeout=10)
         except RmcError as exc:
-            raise _refuse("HSCLL534", f"There is no RMC connection to partition {name}: "
-                          f"{exc.message}", "use -o shutdown (power button) or --immed") \
-                from exc
+            raise codes.error("HSCLL448", obj=name, detail=exc.message) from exc
         finally:
             ch.close()
     else:
@@ -109,8 +92,5 @@ def shutdown(hmc: Hmc, frame: str, name: str, *, immediate: bool = False,
         if hmc.conn(frame).info(dom).state == "shutoff":
             return how
         time.sleep(0.3)
-    raise DeadlineError(
-        f"partition {name} did not power off within {SHUTDOWN_SECONDS:.0f} s of the "
-        f"{how} shutdown request", code="HSCLL445",
-        fix=f"stop it with 'chsysstate -m {frame} -r lpar -n {name} -o shutdown --immed'",
-        evidence=evidence() if evidence else None)
+    raise codes.error("HSCLL445", obj=name, sys=frame, seconds=f"{SHUTDOWN_SECONDS:.0f}",
+                      how=how, evidence=evidence() if evidence else None)

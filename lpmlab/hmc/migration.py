@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lpmlab import log
+from lpmlab import codes, log
 from lpmlab.adapter import domain_xml as dx
 from lpmlab.adapter import migration as mig
 from lpmlab.adapter import telemetry as tele
@@ -26,9 +26,7 @@ from lpmlab.errors import (
     FabricError,
     HypervisorError,
     LpmlabError,
-    MigrationError,
     RmcError,
-    UsageError,
 )
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
@@ -40,10 +38,10 @@ from lpmlab.hmc.destination import (
     LocalDestination,
     RemoteDestination,
     ViosRef,
-    storage_vios,
 )
 from lpmlab.hmc.store import LimitReached, MigrationRecord, MspLimitReached
-from lpmlab.hmc.system import Hmc, Placement, hscl_error
+from lpmlab.hmc.system import Hmc, Placement
+from lpmlab.topology import HMC_USER
 
 _log = log.get("lpmlab.migration")
 
@@ -83,16 +81,12 @@ def pick_msps(hmc: Hmc, source: str, destination: Destination,
     src = next((vp for vp in hmc.vios_plans() if vp.vios.frame == source and vp.vios.msp
                 and source_msp in (None, vp.vios.name)), None)
     if src is None:
-        raise hscl_error(MigrationError, "HSCLL404", obj=source)
+        raise codes.error("HSCLL404", obj=source)
     dst = next((v.name for v in destination.vios() if v.msp and dest_msp in (None, v.name)),
                None)
     if dst is None:
-        raise hscl_error(MigrationError, "HSCLL404", obj=destination.frame)
+        raise codes.error("HSCLL404", obj=destination.frame)
     return MspPair(src, dst)
-
-
-def dest_storage_vios(hmc: Hmc, dest: str) -> P.ViosPlan:
-    return storage_vios(hmc, dest)
 
 
 class LiveMigration:
@@ -142,6 +136,8 @@ class LiveMigration:
             dest_msp=named_msp(self.destination.vios(), a.dest_msp_name, a.dest_msp_id,
                                a.dest_msp_ipaddr),
             remote_hmc=self.destination.remote,
+            remote_user=(self.destination.user if isinstance(self.destination, RemoteDestination)
+                         else HMC_USER),
             shared_proc_pool=a.shared_proc_pool_name or (
                 None if a.shared_proc_pool_id is None else f"id {a.shared_proc_pool_id}"),
             vscsi_vios=tuple(self._mapped_vios(m.vios_name, m.vios_id)
@@ -161,8 +157,7 @@ class LiveMigration:
         hmc = self.hmc
         hmc.require_frame(self.source)
         if self.destination.remote and self.controls.postcopy:
-            raise UsageError("--postcopy is not offered for a migration to another HMC's "
-                             "managed system", code="HSCLL477", fix="drop --postcopy")
+            raise codes.error("HSCLL477")
         self.destination.open(self.partition, self.migration_type)
         self.dest = self.destination.frame
         req = self.request()
@@ -192,14 +187,14 @@ class LiveMigration:
                 msp_limits=msp_settings.msp_limits(self.hmc.plan.dir, msps))
         except MspLimitReached as exc:
             msp, busy = exc.args
-            raise hscl_error(MigrationError, "HSCLL415", obj=msp,
-                             sys=self.source if msp == rec.source_msp else self.dest,
-                             detail=str(busy)) from None
+            raise codes.error("HSCLL415", obj=msp,
+                              sys=self.source if msp == rec.source_msp else self.dest,
+                              detail=str(busy)) from None
         except LimitReached as exc:
             frame, busy = exc.args
-            raise hscl_error(MigrationError, "HSCLL410", obj=frame, detail=str(busy)) from None
+            raise codes.error("HSCLL410", obj=frame, detail=str(busy)) from None
         if port is None:
-            raise hscl_error(MigrationError, "HSCLL407", obj=self.dest)
+            raise codes.error("HSCLL407", obj=self.dest)
 
     def run(self) -> MigrationResult:
         t0 = time.monotonic()
@@ -229,8 +224,8 @@ class LiveMigration:
                 rec.state, rec.result = "Migration Stopped", "stopped"
                 rec.error = f"the partition OS took longer than -w ({self.wait_s:.0f} s)"
                 rec.phase("stopped", reason="-w")
-                raise hscl_error(MigrationError, "HSCLL451", obj=self.partition,
-                                 sys=self.source, detail=f"{self.wait_s:.0f} s")
+                raise codes.error("HSCLL451", obj=self.partition,
+                                  sys=self.source, detail=f"{self.wait_s:.0f} s")
             src_msp = msps.source.mover_service()
             self._transfer(rec, msps, partition_os)
         except LpmlabError as exc:
@@ -325,8 +320,8 @@ class LiveMigration:
         if rec is not None:
             rec.state, rec.result, rec.error = "Migration Failed", "failed", why
             rec.phase("failed", error=why)
-        err = hscl_error(MigrationError, "HSCLL450", obj=self.partition, sys=self.source,
-                         detail=why)
+        err = codes.error("HSCLL450", obj=self.partition, sys=self.source,
+                          detail=why)
         err.evidence = res.render()
         raise err
 
@@ -344,8 +339,7 @@ class LiveMigration:
                   partition_os: hooks.PartitionOS) -> None:
         hmc = self.hmc
         src_msp = msps.source.mover_service()
-        dom = hmc.conn(self.source).lookup(self.partition)
-        assert dom is not None  # validate() found it
+        dom = hmc.domain(self.source, self.partition)  # validate() found it; still there?
         landing = self.destination.land(rec, msps.dest, self.partition)
         self._landed = True
         port = landing.port
@@ -358,7 +352,10 @@ class LiveMigration:
                 rec.phase("secondary processors offline")
                 vcpu.take_secondaries_offline(rmc, vplan, self.partition)
             sv = msps.source.vios
-            assert sv.mover_address and landing.dest_msp_mover_address and port
+            if not sv.mover_address:
+                raise codes.error("HSCLL405", obj=sv.name)
+            if not (landing.dest_msp_mover_address and port):
+                raise codes.error("HSCLL405", obj=msps.dest)
             src_msp.forward(Hop(rec.id, LAB_IFACE, (str(sv.address), port), MOVER_IFACE,
                                 str(sv.mover_address), (landing.dest_msp_mover_address, port)))
             dest_xml = dx.retarget_disk(hmc.conn(self.source).migratable_xml(dom),
@@ -420,8 +417,8 @@ class LiveMigration:
                 rec.state, rec.result = "Migration Failed", "failed"
                 rec.stats["postcopy_failed"] = halves
                 rec.phase("failed", error=message, postcopy=halves)
-                raise hscl_error(MigrationError, "HSCLL453", obj=self.partition,
-                                 sys=self.source, dest=self.dest, detail=message) from exc
+                raise codes.error("HSCLL453", obj=self.partition,
+                                  sys=self.source, dest=self.dest, detail=message) from exc
             where = settle_after_failure(hmc, self.partition, self.source, self.dest,
                                          self.destination
                                          if isinstance(self.destination, RemoteDestination)
@@ -433,19 +430,21 @@ class LiveMigration:
             if stored is not None and stored.state == "Migration Stopping":
                 rec.state, rec.result = "Migration Stopped", "stopped"
                 rec.phase("stopped")
-                raise hscl_error(MigrationError, "HSCLL408", obj=self.partition,
-                                 sys=self.source, detail="migrlpar -o s") from exc
+                raise codes.error("HSCLL408", obj=self.partition,
+                                  sys=self.source, detail="migrlpar -o s") from exc
             if self._schedule_stop is not None and where == self.source:
                 rec.state, rec.result = "Migration Stopped", "stopped"
                 rec.phase("stopped", reason=message)
-                raise hscl_error(MigrationError, "HSCLL452", obj=self.partition,
-                                 sys=self.source, detail=self._schedule_stop,
-                                 id=rec.id) from exc
+                raise codes.error("HSCLL452", obj=self.partition,
+                                  sys=self.source, detail=self._schedule_stop,
+                                  id=rec.id) from exc
             rec.state, rec.result = "Migration Failed", "failed"
             rec.phase("failed", error=message)
-            code = "HSCLL406" if where == self.source else "HSCLL414"
-            raise hscl_error(MigrationError, code, obj=self.partition, sys=self.source,
-                             detail=message) from exc
+            if where == self.source:
+                raise codes.error("HSCLL406", obj=self.partition, sys=self.source,
+                                  detail=message) from exc
+            raise codes.error("HSCLL414", obj=self.partition, sys=self.source,
+                              detail=message) from exc
 
     def _guest_slowdown(self, partition_os: hooks.PartitionOS, rec: MigrationRecord,
                         start: float, end: float) -> None:
@@ -604,14 +603,14 @@ def stop(hmc: Hmc, partition: str, source: str) -> MigrationRecord:
     hmc.require_frame(source)
     rec = hmc.active_migration(partition)
     if rec is None or rec.source_sys != source:
-        raise hscl_error(MigrationError, "HSCLL409", obj=partition, sys=source)
+        raise codes.error("HSCLL409", obj=partition, sys=source)
     dom = hmc.conn(source).lookup(partition)
     if dom is None:
-        raise hscl_error(MigrationError, "HSCLL409", obj=partition, sys=source)
+        raise codes.error("HSCLL409", obj=partition, sys=source)
     if mig.postcopy_phase(dom) is not None:
         # after the switch the destination runs the partition: there is nothing to go back to
-        raise hscl_error(MigrationError, "HSCLL454", obj=partition, sys=source,
-                         dest=rec.dest_sys)
+        raise codes.error("HSCLL454", obj=partition, sys=source,
+                          dest=rec.dest_sys)
     hmc.store.set_state(rec.id, "Migration Stopping")
     _log.info("stopping the migration", migration=rec.id, partition=partition)
     with contextlib.suppress(OSError):
@@ -622,9 +621,9 @@ def stop(hmc: Hmc, partition: str, source: str) -> MigrationRecord:
     except HypervisorError as exc:
         # The transfer ended on its own, or switched to post-copy, since our read.
         hmc.store.set_state(rec.id, rec.state)
-        code = "HSCLL454" if mig.postcopy_phase(dom) is not None else "HSCLL409"
-        raise hscl_error(MigrationError, code, obj=partition, sys=source,
-                         dest=rec.dest_sys) from exc
+        if mig.postcopy_phase(dom) is not None:
+            raise codes.error("HSCLL454", obj=partition, sys=source, dest=rec.dest_sys) from exc
+        raise codes.error("HSCLL409", obj=partition, sys=source) from exc
     return rec
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lpmlab.errors import NotFoundError, UsageError
+from lpmlab import codes
+from lpmlab.errors import UsageError
 from lpmlab.fabric.lab import read_settings, write_settings
 from lpmlab.fabric.plan import LabPlan
-from lpmlab.hmc import codes
-from lpmlab.hmc.attributes import BAD_VALUE, MigrationAttributes
+from lpmlab.hmc.attributes import MigrationAttributes
 from lpmlab.hmc.validation import DEFAULT_MSP_ACTIVE_MIGRATIONS
 from lpmlab.topology import Vios
 
@@ -81,22 +81,19 @@ def _vios_named(plan: LabPlan, frame: str, name: str | None, lpar_id: int | None
     for v in plan.topology.vios_on(frame):
         if v.name == name or (name is None and v.lpar_id == lpar_id):
             return v
-    what = name if name is not None else f"ID {lpar_id}"
+    what = name if name is not None else f"with ID {lpar_id}"
     mobile = [p for p in plan.topology.partitions
               if p.name == name or (name is None and p.lpar_id == lpar_id)]
     if mobile:
-        msg, fix = codes.text("HSCLL416", obj=mobile[0].name, sys=frame,
-                              detail="only a mover service partition has migration settings")
-        raise UsageError(msg, fix=fix, code="HSCLL416")
-    msg, fix = codes.text("HSCL8012", obj=what, sys=frame)
-    raise NotFoundError(msg, fix=fix, code="HSCL8012")
+        raise codes.error("HSCLL416", obj=mobile[0].name, sys=frame,
+                          detail="only a mover service partition has migration settings")
+    raise codes.error("HSCL8012", obj=what, sys=frame)
 
 
 def _in_range(name: str, value: int, allowed: range) -> int:
     if value not in allowed:
-        raise UsageError(f"attribute {name}={value} is out of range",
-                         fix=f"give {name} a value from {allowed.start} to {allowed.stop - 1}",
-                         code=BAD_VALUE)
+        raise codes.error("HSCLL422", detail=f"attribute {name}={value} is out of range",
+                          fix=f"give {name} a value from {allowed.start} to {allowed.stop - 1}")
     return value
 
 
@@ -108,9 +105,8 @@ def set_msp(plan: LabPlan, frame: str, attrs: MigrationAttributes, *, name: str 
     """
     v = _vios_named(plan, frame, name, lpar_id)
     if not v.msp:
-        msg, fix = codes.text("HSCLL417", obj=v.name, sys=frame,
-                              detail="only a mover service partition has migration settings")
-        raise UsageError(msg, fix=fix, code="HSCLL417")
+        raise codes.error("HSCLL417", obj=v.name, sys=frame,
+                          detail="only a mover service partition has migration settings")
     values: dict[str, int] = {}
     if attrs.num_active_migrations_configured is not None:
         values["num_active_migrations_configured"] = _in_range(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from lpmlab import codes
 from lpmlab.adapter.connection import DomainInfo
-from lpmlab.errors import NotFoundError, UsageError
+from lpmlab.errors import UsageError
 from lpmlab.hmc.system import Hmc
 from lpmlab.topology import DEFAULT_PROFILE, NAME_RE, Profile
 
@@ -36,8 +37,7 @@ def find_partition(hmc: Hmc, frame: str, name: str) -> DomainInfo:
     for info in hmc.domains_on(frame):
         if info.name == name and info.metadata.get("lpar_env") != "vioserver":
             return info
-    raise NotFoundError(f"The partition {name} was not found on managed system {frame}.",
-                        code="HSCL8012", fix=f"list them with 'lssyscfg -r lpar -m {frame}'")
+    raise hmc.not_found(name, frame)
 
 
 def find_profile(hmc: Hmc, frame: str, info: DomainInfo, name: str) -> Profile:
@@ -45,10 +45,7 @@ def find_profile(hmc: Hmc, frame: str, info: DomainInfo, name: str) -> Profile:
         if prof.name == name:
             return prof
     have = ", ".join(p.name for p in stored(hmc, info)) or "none"
-    raise NotFoundError(f"Partition {info.name} on {frame} has no profile {name}.",
-                        code="HSCLL440",
-                        fix=f"use one of its profiles ({have}); list them with 'lssyscfg -r "
-                            f"prof -m {frame} --filter lpar_names={info.name}'")
+    raise codes.error("HSCLL440", obj=info.name, sys=frame, profile=name, have=have)
 
 
 def prof_records(hmc: Hmc, frame: str) -> list[dict[str, Any]]:
@@ -74,23 +71,23 @@ def _int(name: str, value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise UsageError(f"{name}={value!r}: expected a whole number", code="HSCLL422",
-                         fix=f"write {name}=N") from None
+        raise codes.error("HSCLL422", detail=f"{name}={value!r}: expected a whole number",
+                          fix=f"write {name}=N") from None
 
 
 def checked(hmc: Hmc, frame: str, prof: Profile) -> Profile:
     """``prof`` when it is consistent and fits ``frame``; else a UsageError naming the field."""
     f = hmc.plan.frame(frame).frame
     for fld, what, fix in prof.problems(f.lmb_size_mb):
-        raise UsageError(f"profile {prof.name}: {fld}: {what}", code="HSCLL422", fix=fix)
+        raise codes.error("HSCLL422", detail=f"profile {prof.name}: {fld}: {what}", fix=fix)
     if prof.max_mem > f.memory_mb or prof.max_procs > f.processors:
-        raise UsageError(f"profile {prof.name} asks for more than managed system {frame} has "
-                         f"({f.memory_mb} MB, {f.processors} processors)", code="HSCLL422",
-                         fix="lower max_mem / max_procs")
+        raise codes.error("HSCLL422", detail=f"profile {prof.name} asks for more than managed "
+                          f"system {frame} has ({f.memory_mb} MB, {f.processors} processors)",
+                          fix="lower max_mem / max_procs")
     if prof.lpar_proc_compat_mode not in f.proc_compat_modes:
-        raise UsageError(f"profile {prof.name}: {frame} does not support processor "
-                         f"compatibility mode {prof.lpar_proc_compat_mode}", code="HSCLL422",
-                         fix=f"choose from {', '.join(f.proc_compat_modes)}")
+        raise codes.error("HSCLL422", detail=f"profile {prof.name}: {frame} does not support "
+                          f"processor compatibility mode {prof.lpar_proc_compat_mode}",
+                          fix=f"choose from {', '.join(f.proc_compat_modes)}")
     return prof
 
 
@@ -104,8 +101,8 @@ def change_profile(hmc: Hmc, frame: str, fields: list[tuple[str, str]]) -> Profi
                          fix='write -i "name=default_profile,lpar_name=lpar1,desired_mem=768"')
     unknown = set(values) - CHANGEABLE
     if unknown:
-        raise UsageError(f"{', '.join(sorted(unknown))} cannot be changed in a profile",
-                         code="HSCLL420", fix=f"valid: {', '.join(sorted(CHANGEABLE))}")
+        raise codes.error("HSCLL420", detail=f"{', '.join(sorted(unknown))} cannot be changed "
+                          "in a profile", fix=f"valid: {', '.join(sorted(CHANGEABLE))}")
     if not values:
         raise UsageError(f"nothing to change in profile {name}",
                          fix="add attributes, e.g. desired_mem=768")
@@ -120,19 +117,15 @@ def change_profile(hmc: Hmc, frame: str, fields: list[tuple[str, str]]) -> Profi
 
 def _store(hmc: Hmc, frame: str, info: DomainInfo, profiles: list[Profile],
            **attrs: str) -> None:
-    dom = hmc.conn(frame).lookup(info.name)
-    if dom is None:
-        raise NotFoundError(f"The partition {info.name} was not found on managed system "
-                            f"{frame}.", code="HSCL8012",
-                            fix=f"list them with 'lssyscfg -r lpar -m {frame}'")
+    dom = hmc.domain(frame, info.name)
     hmc.conn(frame).update_metadata(dom, profiles=tuple(p.as_attrs() for p in profiles),
                                     **attrs)
 
 
 def check_profile_name(name: str) -> str:
     if not NAME_RE.match(name):
-        raise UsageError(f"invalid profile name {name!r}", code="HSCLL422",
-                         fix="use lower-case letters, digits, '-' and '_' (at most 31)")
+        raise codes.error("HSCLL422", detail=f"invalid profile name {name!r}",
+                          fix="use lower-case letters, digits, '-' and '_' (at most 31)")
     return name
 
 
@@ -142,8 +135,7 @@ def save_current(hmc: Hmc, frame: str, partition: str, name: str | None) -> str:
     info = find_partition(hmc, frame, partition)
     profiles = stored(hmc, info)
     target = name or info.metadata.get("profile") or DEFAULT_PROFILE
-    dom = hmc.conn(frame).lookup(partition)
-    assert dom is not None
+    dom = hmc.domain(frame, partition)
     procs = hmc.conn(frame).vcpu_count(dom)
     memory_mb = dom.maxMemory() // 1024
     base = next((p for p in profiles if p.name == target),

@@ -12,14 +12,15 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
+from lpmlab import codes
 from lpmlab.adapter import migration as mig
 from lpmlab.adapter.connection import FrameConnection
-from lpmlab.errors import HypervisorError, LpmlabError, MigrationError
+from lpmlab.errors import HypervisorError, LpmlabError
 from lpmlab.hmc import artifacts
 from lpmlab.hmc.destination import RemoteDestination
 from lpmlab.hmc.migration import postcopy_halves
 from lpmlab.hmc.store import IN_PROGRESS_STATES, MigrationRecord, controller_alive
-from lpmlab.hmc.system import Hmc, Placement, hscl_error
+from lpmlab.hmc.system import Hmc, Placement
 
 
 @dataclass
@@ -57,7 +58,7 @@ def _frames_reachable(hmc: Hmc, frames: set[str], report: RecoveryReport,
             continue
         except LpmlabError as exc:
             if not restart:
-                raise hscl_error(MigrationError, "HSCLL412", obj=name) from exc
+                raise codes.error("HSCLL412", obj=name) from exc
         finally:
             probe.close()
         from lpmlab.fabric.lab import Lab
@@ -113,12 +114,12 @@ def _postcopy_keeper(partition: str, placements: list[Placement], halves: dict[s
     else:
         src, dest = rec.source_sys, rec.dest_sys
     if not force:
-        raise hscl_error(MigrationError, "HSCLL453", obj=partition, sys=src, dest=dest,
-                         detail="recovering discards its memory")
+        raise codes.error("HSCLL453", obj=partition, sys=src, dest=dest,
+                          detail="recovering discards its memory")
     keep = next((p for p in placements if p.frame == dest != src), None)
     if keep is None:
-        raise hscl_error(MigrationError, "HSCLL414", obj=partition, sys=src,
-                         detail=f"after post-copy it has no copy but the paused one on {src}")
+        raise codes.error("HSCLL414", obj=partition, sys=src,
+                          detail=f"after post-copy it has no copy but the paused one on {src}")
     return keep
 
 
@@ -133,16 +134,13 @@ def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> Re
         # The source's HMC drives the migration: recovering here could resume this HMC's
         # incoming copy while the source copy still runs.
         r = incoming[0]
-        raise MigrationError(f"The migration of partition {partition} from {r.source_sys} was "
-                             f"started by HMC {r.stats.get('source_hmc')}, which manages the "
-                             "source.", code="HSCLL478",
-                             fix=f"recover it there: 'migrlpar -o r -m {r.source_sys} -p "
-                                 f"{partition}' on {r.stats.get('source_hmc')}")
+        raise codes.error("HSCLL478", obj=partition, sys=r.source_sys,
+                          hmc=r.stats.get("source_hmc"))
     live = [r for r in records if r.state in IN_PROGRESS_STATES and controller_alive(r)]
     if live and not force:
         r = live[0]
-        raise hscl_error(MigrationError, "HSCLL411", obj=partition, sys=r.source_sys,
-                         detail=f"controller process {r.stats.get('controller_pid')}")
+        raise codes.error("HSCLL411", obj=partition, sys=r.source_sys,
+                          detail=f"controller process {r.stats.get('controller_pid')}")
     frames = {source} | {f for r in records for f in (r.source_sys, r.dest_sys)}
     _frames_reachable(hmc, frames, report, restart=force)
     remotes = _remotes(hmc, records)
@@ -162,7 +160,7 @@ def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> Re
         _abort_jobs(hmc, partition, report)
         placements = everywhere()  # the aborts changed them
         if not placements:
-            raise hscl_error(MigrationError, "HSCLL413", obj=partition)
+            raise codes.error("HSCLL413", obj=partition)
         preferred = [r.source_sys for r in records] + [source]
         keep = _keeper(placements, preferred)
         assert keep is not None
@@ -188,8 +186,7 @@ def recover(hmc: Hmc, partition: str, source: str, *, force: bool = False) -> Re
         _close_records(hmc, records, keep.frame, report, remotes)
         report.seconds = time.monotonic() - t0
         return report
-    dom = hmc.conn(keep.frame).lookup(partition)
-    assert dom is not None
+    dom = hmc.domain(keep.frame, partition)
     if halves:
         # its memory was split between the frames: only its disk is whole
         for action in mig.restart(dom):

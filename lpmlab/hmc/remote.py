@@ -15,13 +15,14 @@ import dataclasses
 import time
 from typing import Any
 
+from lpmlab import codes
 from lpmlab.adapter import migration as mig
-from lpmlab.errors import FabricError, LpmlabError, MigrationError, NotFoundError, UsageError
+from lpmlab.errors import FabricError, LpmlabError, NotFoundError, UsageError
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
 from lpmlab.hmc import msp_settings, profiles, snapshot
 from lpmlab.hmc.store import LimitReached, MigrationRecord, MspLimitReached
-from lpmlab.hmc.system import Hmc, hscl_error
+from lpmlab.hmc.system import Hmc
 from lpmlab.hmc.validation import FrameState, ViosState
 
 DESTINATION = "destination"
@@ -91,15 +92,7 @@ def _dest_msp(hmc: Hmc, dest: str, wanted: str | None) -> P.ViosPlan:
     for vp in hmc.vios_plans():
         if vp.vios.frame == dest and vp.vios.msp and wanted in (None, vp.vios.name):
             return vp
-    raise hscl_error(MigrationError, "HSCLL404", obj=dest)
-
-
-def _storage_vios(hmc: Hmc, dest: str) -> P.ViosPlan:
-    for vp in hmc.vios_plans():
-        if vp.vios.frame == dest:
-            return vp
-    raise MigrationError(f"managed system {dest} has no VIOS to host the partition's virtual "
-                         "SCSI adapter", code="HSCLA319", fix=f"add a VIOS on {dest}")
+    raise codes.error("HSCLL404", obj=dest)
 
 
 def prepare(hmc: Hmc, p: dict[str, Any]) -> dict[str, Any]:
@@ -125,24 +118,25 @@ def prepare(hmc: Hmc, p: dict[str, Any]) -> dict[str, Any]:
                                     limits={dest: limit},
                                     msp_limits=msp_settings.msp_limits(hmc.plan.dir, msps))
     except MspLimitReached as exc:
-        raise hscl_error(MigrationError, "HSCLL415", obj=exc.args[0], sys=dest,
-                         detail=str(exc.args[1])) from None
+        raise codes.error("HSCLL415", obj=exc.args[0], sys=dest,
+                          detail=str(exc.args[1])) from None
     except LimitReached as exc:
-        raise hscl_error(MigrationError, "HSCLL410", obj=exc.args[0],
-                         detail=str(exc.args[1])) from None
+        raise codes.error("HSCLL410", obj=exc.args[0],
+                          detail=str(exc.args[1])) from None
     if port is None:
-        raise hscl_error(MigrationError, "HSCLL407", obj=dest)
+        raise codes.error("HSCLL407", obj=dest)
     landing: dict[str, Any] = {**info, "port": port or None, "dest_msp": rec.dest_msp,
                                "id": rec.id}
     try:
         if dv is not None:
             v = dv.vios
-            assert v.mover_address
+            if not v.mover_address:
+                raise codes.error("HSCLL405", obj=v.name)
             dv.mover_service().forward(Hop(rec.id, MOVER_IFACE, (str(v.mover_address), port),
                                            LAB_IFACE, str(v.address),
                                            (str(fp.frame.address), port)))
             landing["dest_msp_mover_address"] = str(v.mover_address)
-        storage = _storage_vios(hmc, dest)
+        storage = hmc.storage_vios(dest, partition)
         landing["storage"] = {"address": str(storage.vios.address),
                               "iqn": hmc.plan.partition(partition).iqn(storage.vios.name),
                               "vios": storage.vios.name, "port": P.ISCSI_PORT}
@@ -158,8 +152,7 @@ def prepare(hmc: Hmc, p: dict[str, Any]) -> dict[str, Any]:
 def _record(hmc: Hmc, mid: str) -> MigrationRecord:
     rec = hmc.store.get(mid)
     if rec is None or rec.stats.get("role") != DESTINATION:
-        raise NotFoundError(f"HMC {hmc.console.name} has no incoming migration {mid}.",
-                            code="HSCLL473", fix="see 'lslparmigr -r lpar -m SYS' there")
+        raise codes.error("HSCLL473", obj=hmc.console.name, id=mid)
     return rec
 
 
@@ -204,7 +197,7 @@ def complete(hmc: Hmc, p: dict[str, Any]) -> dict[str, Any]:
 
                 conn = hmc.conn(rec.dest_sys)
                 if dom is None:
-                    raise MigrationError(f"{rec.partition} is not defined on {rec.dest_sys}")
+                    raise hmc.not_found(rec.partition, rec.dest_sys)
                 conn.define(dx.set_resources(mig.inactive_xml(dom), int(p["resize"]["mem"]),
                                              int(p["resize"]["procs"])))
         except LpmlabError as exc:
@@ -227,8 +220,7 @@ def remove(hmc: Hmc, p: dict[str, Any]) -> dict[str, Any]:
     name = str(p["partition"])
     copies = hmc.placements(name)
     if len(copies) == 1 and copies[0].info.state == "running" and not p.get("force"):
-        raise MigrationError(f"{name} runs on {frame} and nowhere else here; it is not "
-                             "removed", code="HSCLL474")
+        raise codes.error("HSCLL474", obj=name, sys=frame)
     dom = hmc.conn(frame).lookup(name)
     if dom is not None:
         mig.remove_copy(dom)

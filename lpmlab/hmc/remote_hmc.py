@@ -19,7 +19,8 @@ from typing import Any
 
 import paramiko
 
-from lpmlab.errors import FabricError, LpmlabError, MigrationError, UsageError
+from lpmlab import codes
+from lpmlab.errors import FabricError, LpmlabError, UsageError
 from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
 from lpmlab.topology import HMC_USER, LAB_RANGE, Topology
@@ -34,16 +35,9 @@ class RemoteResult:
     stderr: str
 
 
-def trust_error(address: str, user: str) -> MigrationError:
+def trust_error(address: str, user: str) -> LpmlabError:
     """HSCL3653 with the HMC's own words."""
-    return MigrationError(
-        "The Secure Shell (SSH) communication configuration between the source and "
-        f"destination management consoles has not been set up properly for the remote user "
-        f"{user}. Run the mkauthkeys command to set up the SSH communication authentication "
-        "keys", code="HSCL3653",
-        fix=f"exchange keys with 'mkauthkeys --ip {address} -u {user}' (it asks for {user}'s "
-            "password on the remote HMC), then check with "
-            f"'mkauthkeys --test --ip {address} -u {user}'")
+    return codes.error("HSCL3653", obj=address, user=user)
 
 
 def resolve(topology: Topology, given: str) -> str:
@@ -95,15 +89,11 @@ class RemoteHmc:
             t.close()
             if password is None:
                 raise trust_error(self.address, self.user) from exc
-            raise MigrationError(f"The remote HMC {self.address} refused the password of "
-                                 f"{self.user}.", code="HSCLL470",
-                                 fix="give the remote user's password (--passwd)") from exc
+            raise codes.error("HSCLL470", obj=self.address, user=self.user) from exc
         except (paramiko.SSHException, OSError) as exc:
             t.close()
-            raise FabricError(f"SSH to the remote HMC {self.address} failed: {exc}",
-                              code="HSCLL471",
-                              fix="check that it runs ('lpmlab lab status' on its lab host)"
-                              ) from exc
+            raise codes.error("HSCLL471", obj=self.address, detail=f"SSH failed: {exc}") \
+                from exc
         self._transport = t
         return self
 
@@ -111,9 +101,8 @@ class RemoteHmc:
         try:
             return netns.connect_in(self.local.ns, self.address, SSH_PORT, timeout=self.timeout)
         except FabricError as exc:
-            raise FabricError(f"The remote HMC {self.address} cannot be reached from HMC "
-                              f"{self.local.name} ({exc.message}).", code="HSCLL471",
-                              fix="check its address (--ip) and that it runs") from exc
+            raise codes.error("HSCLL471", obj=self.address,
+                              detail=f"not from HMC {self.local.name} ({exc.message})") from exc
 
     def _check_host_key(self, t: paramiko.Transport) -> None:
         """The first connection records the remote HMC's host key; a later change is
@@ -126,10 +115,7 @@ class RemoteHmc:
         have = known.lookup(self.address)
         if have is not None and key.get_name() in have:
             if have[key.get_name()] != key:
-                raise FabricError(f"the host key of the remote HMC {self.address} changed "
-                                  f"since {path} recorded it", code="HSCLL471",
-                                  fix=f"if it was recreated on purpose, remove its line from "
-                                      f"{path}")
+                raise codes.error("HSCLL479", obj=self.address, path=path)
             return
         known.add(self.address, key.get_name(), key)
         known.save(str(path))
@@ -149,7 +135,8 @@ class RemoteHmc:
     def run(self, argv: list[str], timeout: float = 300.0) -> RemoteResult:
         """One HMC command line on the remote HMC (through its restricted shell)."""
         t = self.connect()._transport
-        assert t is not None
+        if t is None:  # closed by another thread since connect()
+            raise codes.error("HSCLL471", obj=self.address, detail="the session was closed")
         chan = t.open_session(timeout=self.timeout)
         try:
             chan.settimeout(timeout)
@@ -157,8 +144,8 @@ class RemoteHmc:
             out, err = chan.makefile("rb").read(), chan.makefile_stderr("rb").read()
             rc = chan.recv_exit_status()
         except (OSError, paramiko.SSHException) as exc:
-            raise FabricError(f"{argv[0]} on the remote HMC {self.address} did not answer: "
-                              f"{exc}", code="HSCLL471") from exc
+            raise codes.error("HSCLL471", obj=self.address,
+                              detail=f"{argv[0]} did not answer: {exc}") from exc
         finally:
             chan.close()
         return RemoteResult(rc, out.decode(errors="replace"), err.decode(errors="replace"))
@@ -174,8 +161,8 @@ class RemoteHmc:
         try:
             return json.loads(res.stdout)
         except ValueError as exc:
-            raise FabricError(f"the remote HMC {self.address} answered migrpeer {op} with "
-                              "something that is not JSON", code="HSCLL471",
+            raise codes.error("HSCLL471", obj=self.address,
+                              detail=f"its answer to migrpeer {op} is not JSON",
                               evidence=res.stdout[-2000:]) from exc
 
 
@@ -185,9 +172,9 @@ def remote_error(address: str, res: RemoteResult) -> LpmlabError:
     lines = res.stderr.strip().splitlines()
     first = lines[0] if lines else f"exit status {res.rc}"
     code, _, message = first.partition(" ")
-    if not (code.startswith(("HSCL", "LPM")) and message):
-        code, message = "HSCLL472", first
     fix = next((ln[5:] for ln in lines if ln.startswith("Fix: ")), None)
-    err = MigrationError(f"The remote HMC {address} answered: {message}", code=code, fix=fix)
-    err.exit_code = res.rc if 0 < res.rc < 256 else 11
-    return err
+    if code not in codes.REGISTRY or not message:
+        return codes.error("HSCLL472", obj=address, detail=first)
+    # the remote HMC's own code, words and fix; its class (exit code) is the registry's
+    err = codes.error("HSCLL472", obj=address, detail=message)
+    return codes.spec(code).error(err.message, fix=fix, code=code)

@@ -12,15 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lpmlab.errors import NotFoundError, UsageError
+from lpmlab import codes
+from lpmlab.errors import UsageError
 from lpmlab.fabric.plan import LabPlan
-from lpmlab.hmc import codes, msp_settings
+from lpmlab.hmc import msp_settings
 from lpmlab.hmc.hooks import DEFAULT_WAIT_MINUTES
 from lpmlab.hmc.store import MigrationRecord
-from lpmlab.hmc.validation import CODES as VCODES
 from lpmlab.hmc.validation import (
     DEFAULT_MSP_ACTIVE_MIGRATIONS,
-    CodeSpec,
     FrameState,
     LabSnapshot,
     PartitionState,
@@ -36,21 +35,14 @@ FIRST_CLIENT_SLOT = 2  # virtual slots 0 and 1 hold the virtual serial adapters
 NONE = "none"  # what the HMC prints for an empty list
 
 
-def _text(code: str, **kw: object) -> tuple[str, str]:
-    spec: CodeSpec = VCODES[code]
-    return spec.message.format(**kw), spec.fix.format(**kw)
-
-
 # -- the subject -------------------------------------------------------------------------------
 def frames(snap: LabSnapshot, source: str, target: str) -> tuple[FrameState, FrameState]:
     """Source and destination as the snapshot has them, or HSCL8011 / HSCLL501."""
     for name in (source, target):
         if name not in snap.frames:
-            msg, fix = _text("HSCL8011", obj=name)
-            raise NotFoundError(msg, fix=fix, code="HSCL8011")
+            raise codes.error("HSCL8011", obj=name)
     if source == target:
-        msg, fix = _text("HSCLL501", obj=source)
-        raise UsageError(msg, fix=fix, code="HSCLL501")
+        raise codes.error("HSCLL501", obj=source)
     return snap.frames[source], snap.frames[target]
 
 
@@ -66,16 +58,14 @@ def subject(snap: LabSnapshot, source: str, flt: Mapping[str, Sequence[str]]) ->
              else [p for p in here if str(p.lpar_id) == ids[0]])
     if found:
         return found[0]
-    key = names[0] if names else f"ID {ids[0]}"
+    key = names[0] if names else f"with ID {ids[0]}"
     vios = [v for v in snap.vios.values() if v.frame == source
             and (v.name in names or str(v.lpar_id) in ids)]
     if vios:
-        msg, fix = _text("HSCLL504", obj=vios[0].name, sys=source)
-        raise UsageError(msg, fix=fix, code="HSCLL504")
+        raise codes.error("HSCLL504", obj=vios[0].name, sys=source)
     elsewhere = [p.frame for p in snap.partitions.values() if p.name == key]
     where = f" It is on {elsewhere[0]}." if elsewhere else ""
-    msg, fix = _text("HSCL8012", obj=key, sys=source, where=where)
-    raise NotFoundError(msg, fix=fix, code="HSCL8012")
+    raise codes.error("HSCL8012", obj=key, sys=source, where=where)
 
 
 def _needs(p: PartitionState) -> tuple[int, int]:
@@ -179,8 +169,7 @@ def mc_record() -> dict[str, Any]:
 def check_partition_count(n: int) -> None:
     """migrlpar refuses more partitions in one command than ``lslparmigr -r mc`` says."""
     if n > MAX_LPARS_PER_MIGRLPAR_CMD:
-        msg, fix = codes.text("HSCLL418", obj=MAX_LPARS_PER_MIGRLPAR_CMD, detail=n)
-        raise UsageError(msg, fix=fix, code="HSCLL418")
+        raise codes.error("HSCLL418", obj=MAX_LPARS_PER_MIGRLPAR_CMD, detail=n)
 
 
 def _settings(plan: LabPlan, name: str) -> dict[str, int]:

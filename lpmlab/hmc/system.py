@@ -8,22 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lpmlab import codes
 from lpmlab.adapter.connection import DomainInfo, FrameConnection
-from lpmlab.errors import LpmlabError, NotFoundError
+from lpmlab.errors import LpmlabError, UsageError
 from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.lab import Lab, LabState, load_state, pidfile_alive
-from lpmlab.hmc import codes
 from lpmlab.hmc.store import MigrationRecord, MigrationStore, controller_alive
 
 LPAR_STATE = {"running": "Running", "paused": "Running", "shutoff": "Not Activated",
               "shutdown": "Shutting Down", "crashed": "Error", "pmsuspended": "Running",
               "nostate": "Starting"}
-
-
-def hscl_error(cls: type[LpmlabError], code: str, **kw: object) -> LpmlabError:
-    msg, fix = codes.text(code, **kw)
-    return cls(msg, fix=fix, code=code)
 
 
 @dataclass
@@ -66,19 +61,26 @@ class Hmc:
         """The managed system a ``-m``/``-t`` value names: its name or, as the HMC also
         accepts, ``TYPE-MODEL*SERIAL``; HSCL8011 when this HMC manages no such system."""
         if not given:
-            raise NotFoundError("no managed system given", fix="name one with -m")
+            raise UsageError("no managed system given", fix="name one with -m")
         for fp in self.frames():
             f = fp.frame
             if given in (f.name, f"{f.type_model}*{f.serial_num}"):
                 return f.name
-        msg, fix = codes.text("HSCL8011", obj=given)
         other = next((c.name for c in self.topology.hmcs if c.name != self.console.name
                       and any(given == f.name or given == f"{f.type_model}*{f.serial_num}"
                               for f in (self.topology.frame(n) for n in c.frames))), None)
-        if other is not None:
-            fix = (f"{given} is managed by another HMC ({other}): name that HMC with "
-                   f"--ip where the command allows it, or run the command there")
-        raise NotFoundError(msg, fix=fix, code="HSCL8011")
+        hint = (f"; {given} is managed by another HMC ({other}): name that HMC with --ip "
+                "where the command allows it, or run the command there") if other else ""
+        raise codes.error("HSCL8011", obj=given, hint=hint)
+
+    def storage_vios(self, frame: str, partition: str) -> P.ViosPlan:
+        """The VIOS of ``frame`` that serves ``partition``'s disk there (HSCLA319 when the
+        frame has none)."""
+        for vp in self.vios_plans():
+            if vp.vios.frame == frame:
+                return vp
+        raise codes.error("HSCLA319", kind="client adapter", obj=f"{partition}/vscsi0",
+                          lpar=partition, sys=frame, detail=f"{frame} has no VIOS")
 
     def require_frame(self, name: str | None) -> P.FramePlan:
         return self.plan.frame(self.frame_name(name))
@@ -147,11 +149,21 @@ class Hmc:
         for info in self.domains_on(frame):
             if info.name == name:
                 return info
-        elsewhere = [p.frame for p in self.placements(name)]
-        msg, fix = codes.text("HSCL8012", obj=name, sys=frame)
-        if elsewhere:
-            msg += f" It is on {', '.join(elsewhere)}."
-        raise NotFoundError(msg, fix=fix, code="HSCL8012")
+        raise self.not_found(name, frame)
+
+    def not_found(self, name: str, frame: str) -> LpmlabError:
+        """HSCL8012 for partition ``name`` on ``frame``, saying where it is instead."""
+        elsewhere = [p.frame for p in self.placements(name) if p.frame != frame]
+        where = f" It is on {', '.join(elsewhere)}." if elsewhere else ""
+        return codes.error("HSCL8012", obj=name, sys=frame, where=where)
+
+    def domain(self, frame: str, name: str) -> Any:
+        """The adapter's domain of partition ``name`` on ``frame``; HSCL8012 when it is not
+        (or no longer) defined there (it can vanish between a check and its use)."""
+        dom = self.conn(frame).lookup(name)
+        if dom is None:
+            raise self.not_found(name, frame)
+        return dom
 
     def qemu_version(self, frame: str) -> tuple[int, int, int]:
         """The frame's QEMU version, as recorded when the lab came up."""
@@ -272,6 +284,5 @@ def console_plan(plan: P.LabPlan, name: str | None) -> P.ConsolePlan:
     try:
         return plan.console(name)
     except KeyError:
-        raise NotFoundError(f"the lab has no HMC named {name}", code="LPM1008",
-                            fix="use one of: " + ", ".join(c.name for c in plan.topology.hmcs)
-                            + " (LPMLAB_HMC)") from None
+        raise codes.error("LPM1008", obj=name,
+                          names=", ".join(c.name for c in plan.topology.hmcs)) from None

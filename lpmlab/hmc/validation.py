@@ -5,9 +5,8 @@ The lead gathers a :class:`LabSnapshot` (libvirt, the VIOS namespaces, the RMC c
 :data:`CHECKS` and collects all errors and warnings in a :class:`ValidationReport`. A check never
 stops the others: the user sees every problem at once, as on the HMC.
 
-Every code, message and fix lives in :data:`CODES`. Codes the HMC documents keep their numbers
-(HSCL8012, HSCLA319, HSCL3653); HSCL8011 is lpmlab's existing choice (``codes.py``); the rest are
-lpmlab's own in the HSCLL5xx range (HSCLL4xx belongs to ``lpmlab/hmc/codes.py``).
+Every code, message and fix lives in the one registry, :mod:`lpmlab.codes` (its validation
+table: the HMC's HSCL8012, HSCLA319, HSCL3653, lpmlab's HSCL8011 and HSCLL5xx).
 
 Pure logic: no libvirt, no I/O. docs/validation.md lists the checks and how to provoke each.
 """
@@ -18,12 +17,12 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import combinations, product
-from typing import Literal, NamedTuple
+from typing import Literal
 
-from lpmlab.errors import MigrationError
-from lpmlab.topology import Topology
+from lpmlab import codes
+from lpmlab.codes import Code, Severity
+from lpmlab.topology import HMC_USER, Topology
 
-Severity = Literal["error", "warning"]
 MigrationType = Literal["active", "inactive"]
 
 # Concurrent active migrations a VIOS accepts as MSP until 'migrlpar -o set -r lpar ...
@@ -188,7 +187,7 @@ class MigrationRequestView:
 
     source_msp / dest_msp: ``source_msp_name`` / ``dest_msp_name`` (ids resolved to names).
     shared_proc_pool: ``shared_proc_pool_name`` (id resolved to name).
-    remote_hmc: ``--ip`` for a remote migration, else None.
+    remote_hmc: ``--ip`` for a remote migration, else None; remote_user: ``-u`` there.
     vscsi_vios: destination VIOS names from ``virtual_scsi_mappings`` (empty: any VIOS).
     overrides: tri-state flags given on the command line: redundantvios, redundantmsps,
         protectstorage, mpio, vlanbridge -> 0/1/2 (1 = required: an error when not met;
@@ -206,6 +205,7 @@ class MigrationRequestView:
     dest_msp: str | None = None
     shared_proc_pool: str | None = None
     remote_hmc: str | None = None
+    remote_user: str = HMC_USER
     vscsi_vios: tuple[str, ...] = ()
     overrides: Mapping[str, int] = field(default_factory=dict)
 
@@ -246,290 +246,15 @@ class Finding:
     check: str = ""  # the check that produced it, filled in by validate()
 
 
-class CodeSpec(NamedTuple):
-    severity: Severity  # the usual severity; a check may downgrade (redundancy "if possible")
-    title: str  # what is checked, for docs and --json
-    message: str
-    fix: str
-
-
-_LPAR_OS = "'lssyscfg -r lpar -m {sys} -F name,state,rmc_state'"
-
-CODES: dict[str, CodeSpec] = {
-    # -- the request and the objects it names
-    "HSCL8011": CodeSpec("error", "managed system exists",
-                         "The managed system {obj} was not found.",
-                         "list the managed systems with 'lssyscfg -r sys -F name'"),
-    "HSCL8012": CodeSpec("error", "partition exists on the source",
-                         "The partition {obj} was not found on managed system {sys}.{where}",
-                         "list the partitions with 'lssyscfg -r lpar -m {sys}'; name the "
-                         "managed system it is on with -m"),
-    "HSCLL501": CodeSpec("error", "source differs from destination",
-                         "The source and destination managed systems are both {obj}.",
-                         "name another managed system with -t"),
-    "HSCLL502": CodeSpec("error", "managed system reachable",
-                         "The managed system {obj} does not answer: its libvirt daemon is "
-                         "not reachable.",
-                         "check the frame with 'lpmlab lab status'; 'lpmlab lab up' restarts it"),
-    "HSCLL503": CodeSpec("warning", "remote HMC trust tested",
-                         "Key authentication to the remote HMC {obj} has not been tested.",
-                         "test it with 'mkauthkeys --test --ip {obj}'"),
-    "HSCL3653": CodeSpec("error", "remote HMC trust",
-                         "The Secure Shell (SSH) communication configuration between the "
-                         "source and destination management consoles has not been set up "
-                         "properly (remote HMC {obj}). Run the mkauthkeys command to set up "
-                         "the SSH communication authentication keys",
-                         "exchange keys with 'mkauthkeys --ip {obj} -u hscroot', then check "
-                         "with 'mkauthkeys --test --ip {obj}'"),
-    "HSCLL504": CodeSpec("error", "partition is not a VIOS",
-                         "{obj} is a Virtual I/O Server; Virtual I/O Server partitions cannot "
-                         "migrate.",
-                         "name a mobile (AIX/Linux) partition; list them with "
-                         "'lssyscfg -r lpar -m {sys} -F name,lpar_env'"),
-    # -- the managed systems
-    "HSCLL510": CodeSpec("error", "mobility capable",
-                         "The managed system {obj} is not capable of partition mobility.",
-                         "set 'mobility_capable: true' for {obj} in the topology and "
-                         "rebuild the lab ('lpmlab lab down', 'lpmlab lab up')"),
-    "HSCLL511": CodeSpec("error", "not on battery power",
-                         "The managed system {obj} is running on battery power.",
-                         "restore utility power: set 'battery_power: false' for {obj} in "
-                         "the topology"),
-    "HSCLL512": CodeSpec("error", "identical LMB size",
-                         "The logical memory block size of the destination managed system "
-                         "{obj} is {dest_lmb} MB; the source managed system {src} uses "
-                         "{src_lmb} MB.",
-                         "give both frames the same lmb_size_mb in the topology"),
-    "HSCLL513": CodeSpec("error", "destination memory",
-                         "The destination managed system {obj} has {free} MB free; partition "
-                         "{lpar} needs {need} MB ({basis}).",
-                         "free memory on {obj} (shut a partition down with 'chsysstate -m "
-                         "{obj} -r lpar -n NAME -o shutdown'), raise memory_mb of {obj} in the "
-                         "topology, or give {lpar} less memory"),
-    "HSCLL514": CodeSpec("error", "destination processors",
-                         "The destination managed system {obj} has {free} processors free; "
-                         "partition {lpar} needs {need} ({basis}).",
-                         "free processors on {obj} (shut a partition down with 'chsysstate "
-                         "-m {obj} -r lpar -n NAME -o shutdown'), raise processors of {obj} "
-                         "in the topology, or give {lpar} fewer processors"),
-    "HSCLL515": CodeSpec("error", "shared processor pool exists",
-                         "The shared processor pool {obj} does not exist on the destination "
-                         "managed system {sys} (pools: {pools}).",
-                         "name an existing pool in shared_proc_pool_name= (see 'lslparmigr "
-                         "-r procpool -m {src} -t {sys}')"),
-    "HSCLL516": CodeSpec("error", "shared processor pool has room",
-                         "The shared processor pool {obj} on managed system {sys} has {free} "
-                         "processing units free; partition {lpar} needs {need}.",
-                         "pick another pool ('lslparmigr -r procpool -m {src} -t {sys}') or "
-                         "free processing units in {obj} on {sys}"),
-    "HSCLL517": CodeSpec("error", "processor compatibility mode",
-                         "The destination managed system {obj} does not support the processor "
-                         "compatibility mode {mode} of partition {lpar} (it supports: {modes}).",
-                         "add {mode} to proc_compat_modes of {obj} in the topology, or give "
-                         "{lpar} a mode {obj} supports (proc_compat_mode)"),
-    "HSCLL518": CodeSpec("error", "concurrent migrations under the system limit",
-                         "The managed system {obj} already runs {n} {kind} migrations; its "
-                         "limit is {limit}.",
-                         "wait for them ('lslparmigr -r lpar -m {obj}') or raise "
-                         "max_{kind}_migrations of {obj} in the topology"),
-    "HSCLL519": CodeSpec("error", "distinct host UUIDs",
-                         "The managed systems {src} and {obj} have the same host UUID {uuid}; "
-                         "libvirt refuses to migrate a domain to the host it runs on.",
-                         "give every frame its own host_uuid in its libvirtd.conf "
-                         "('lpmlab lab down' then 'lpmlab lab up' generates new ones)"),
-    "HSCLL520": CodeSpec("error", "same pseries machine type",
-                         "The destination managed system {obj} runs machine type {dest_machine}; "
-                         "the source managed system {src} runs {src_machine}.",
-                         "run the same QEMU on both frames (docs/host.md), or pin the "
-                         "partition's machine type to one both frames offer"),
-    "HSCLL521": CodeSpec("warning", "same QEMU version",
-                         "The destination managed system {obj} runs QEMU {dest_version}; the "
-                         "source managed system {src} runs QEMU {src_version}.",
-                         "migration between QEMU versions usually works for the same machine "
-                         "type; install the same QEMU on both frames to rule it out"),
-    "HSCLL522": CodeSpec("warning", "multi-processor partition on an affected QEMU",
-                         "QEMU {version} on managed system {sys} does not migrate the quiesced "
-                         "state of secondary processors; partition {obj} has {procs} "
-                         "processors, so lpmlab takes {cpus} offline before the switchover and "
-                         "brings them back on the destination (about 1 s).",
-                         "nothing to do; to avoid it use a QEMU with the fix ('target/ppc: "
-                         "Fix env->quiesced migration') or a 1-processor partition"),
-    # -- the partition
-    "HSCLL530": CodeSpec("error", "migration not disabled",
-                         "Partition {obj} has migration disabled.",
-                         "enable it with 'chsyscfg -r lpar -m {sys} -i "
-                         "\"name={obj},migration_disabled=0\"'"),
-    "HSCLL531": CodeSpec("error", "not already migrating",
-                         "Partition {obj} is already migrating.",
-                         "wait for it ('lslparmigr -r lpar -m {sys}'), stop it with 'migrlpar "
-                         "-o s -m {sys} -p {obj}', or recover a failed one with 'migrlpar -o r "
-                         "-m {sys} -p {obj}'"),
-    "HSCLL532": CodeSpec("error", "running (active migration)",
-                         "Partition {obj} is not running (state {state}); an active migration "
-                         "needs a running partition.",
-                         "activate it with 'chsysstate -m {sys} -r lpar -n {obj} -o on', or "
-                         "migrate it inactive"),
-    "HSCLL533": CodeSpec("error", "shut off (inactive migration)",
-                         "Partition {obj} is not shut off (state {state}); an inactive "
-                         "migration needs a partition that is Not Activated.",
-                         "shut it down with 'chsysstate -m {sys} -r lpar -n {obj} -o shutdown "
-                         "--immed', or migrate it active"),
-    "HSCLL534": CodeSpec("error", "RMC to the partition (active)",
-                         "There is no RMC connection to partition {obj}; an active migration "
-                         "needs it to run the partition's migration hooks.",
-                         "wait until the partition has booted and answers (" + _LPAR_OS +
-                         "), check its network and SSH server, or migrate it inactive"),
-    "HSCLL535": CodeSpec("error", "no physical I/O",
-                         "Partition {obj} owns physical I/O adapters.",
-                         "remove them from the partition (in the lab: the <hostdev> devices "
-                         "of its domain, or metadata physical_io=0)"),
-    "HSCLL536": CodeSpec("error", "no dedicated I/O",
-                         "Partition {obj} owns dedicated I/O (a dedicated or SR-IOV port).",
-                         "replace it with a virtual Ethernet adapter (in the lab: remove "
-                         "<interface type='hostdev'> from its domain, or metadata "
-                         "dedicated_io=0)"),
-    "HSCLL537": CodeSpec("error", "only the virtual serial pair",
-                         "Partition {obj} has {n} virtual serial adapters; only the one console "
-                         "pair can migrate.",
-                         "remove the extra spapr-vty consoles from the partition's domain"),
-    "HSCLL538": CodeSpec("error", "not in a workload group",
-                         "Partition {obj} is a member of a partition workload group.",
-                         "take it out of the group (in the lab: metadata workload_group=0)"),
-    "HSCLL539": CodeSpec("error", "no BSR arrays (active)",
-                         "Partition {obj} uses {n} barrier synchronization register arrays; an "
-                         "active migration needs none.",
-                         "set its BSR arrays to 0 (in the lab: metadata bsr_arrays=0), or "
-                         "migrate it inactive"),
-    "HSCLL540": CodeSpec("error", "no huge pages (active)",
-                         "Partition {obj} uses huge pages; an active migration needs none.",
-                         "remove its huge pages (in the lab: drop <memoryBacking><hugepages/> "
-                         "from its domain, or metadata huge_pages=0), or migrate it inactive"),
-    "HSCLL541": CodeSpec("error", "name free on the destination",
-                         "A partition named {obj} already exists on the destination managed "
-                         "system {sys}.",
-                         "remove or rename it on {sys}; if it is left over from a failed "
-                         "migration, recover with 'migrlpar -o r -m {src} -p {obj}'"),
-    "HSCLL542": CodeSpec("error", "partition ID free on the destination",
-                         "Partition ID {obj} is already used on the destination managed system "
-                         "{sys}.",
-                         "choose a free ID with -i \"dest_lpar_id=N\" (used: {used}), or leave "
-                         "dest_lpar_id out"),
-    # -- Virtual I/O Servers, mover service partitions, storage
-    "HSCLL550": CodeSpec("error", "RMC to the VIOS",
-                         "There is no RMC connection to the Virtual I/O Server {obj} on managed "
-                         "system {sys}, which the migration needs ({role}).",
-                         "check it with 'lpmlab lab status'; 'lpmlab lab up' restarts it, or "
-                         "shut it down ('chsysstate -m {sys} -r lpar -n {obj} -o shutdown') so "
-                         "the migration does not count on it"),
-    "HSCLL551": CodeSpec("error", "an MSP on each side (active)",
-                         "No mover service partition is configured on managed system {obj}.",
-                         "make a VIOS of {obj} an MSP: 'chsyscfg -r lpar -m {obj} -i "
-                         "\"name=VIOS,msp=1\"' or 'msp: true' in the topology"),
-    "HSCLL552": CodeSpec("error", "a working MSP on each side (active)",
-                         "No mover service partition on managed system {obj} can carry the "
-                         "migration: {detail}.",
-                         "start the VIOS and its mover link ('lpmlab lab status', 'lpmlab lab "
-                         "up'), or give it a mover_address in the topology"),
-    "HSCLL553": CodeSpec("error", "named MSP exists",
-                         "The {side} mover service partition {obj} does not exist.",
-                         "name a VIOS of {sys} in {attr}= (see 'lslparmigr -r msp -m {src} -t "
-                         "{dest}')"),
-    "HSCLL554": CodeSpec("error", "named VIOS is an MSP",
-                         "The Virtual I/O Server {obj} named as {side} mover service partition "
-                         "is not a mover service partition.",
-                         "make it one with 'chsyscfg -r lpar -m {sys} -i \"name={obj},msp=1\"' "
-                         "or name another VIOS"),
-    "HSCLL555": CodeSpec("error", "named MSP on the right system",
-                         "The {side} mover service partition {obj} is on managed system "
-                         "{actual}, not on {sys}.",
-                         "name an MSP of {sys} (see 'lslparmigr -r msp -m {src} -t {dest}')"),
-    "HSCLL556": CodeSpec("error", "named MSP working",
-                         "The {side} mover service partition {obj} cannot carry the migration: "
-                         "{detail}.",
-                         "start the VIOS and its mover link ('lpmlab lab status', 'lpmlab lab "
-                         "up'), or name another MSP"),
-    "HSCLL557": CodeSpec("error", "MSP pair reachable on the mover network",
-                         "No pair of mover service partitions can reach each other on the "
-                         "mover network: {detail}.",
-                         "check the mover network and the MSP forwarding ('lpmlab lab status'); "
-                         "'lpmlab lab up' repairs links; free the migration ports of {dest}"),
-    "HSCLL558": CodeSpec("error", "MSP under its concurrent migration limit",
-                         "The mover service partition {obj} already carries {n} active "
-                         "migrations; its configured limit is {limit}.",
-                         "wait, name another MSP, or raise the limit with 'migrlpar -o set -r "
-                         "lpar -m {sys} -p {obj} -i \"num_active_migrations_configured=N\"'"),
-    "HSCLL559": CodeSpec("warning", "time reference partition",
-                         "No time reference partition is set on managed system {obj}; the "
-                         "partition's time of day may jump after the migration.",
-                         "set one: 'chsyscfg -r lpar -m {obj} -i \"name=VIOS,time_ref=1\"' or "
-                         "'time_ref: true' on a VIOS of {obj} in the topology"),
-    "HSCLA319": CodeSpec("error", "storage hostable on the destination",
-                         "The virtual SCSI {kind} {obj} of partition {lpar} cannot be hosted "
-                         "by any Virtual I/O Server on the destination managed system {sys} "
-                         "({detail}).",
-                         "start a VIOS of {sys} that serves the partition's storage ('lpmlab "
-                         "lab up'), or add one to the topology"),
-    "HSCLL560": CodeSpec("error", "redundant VIOS (--redundantvios)",
-                         "Only {n} Virtual I/O Server on the destination managed system {sys} "
-                         "can host storage {obj} ({hosts}); --redundantvios {level} asks for "
-                         "two.",
-                         "add a second VIOS on {sys} that serves {obj}, or run with "
-                         "--redundantvios 0"),
-    "HSCLL561": CodeSpec("error", "storage really shared",
-                         "The storage {obj} of partition {lpar} is {detail} on {src} and {dest}; "
-                         "libvirt migrates only over shared storage.",
-                         "serve the same backing file from the VIOSes of both frames (the lab's "
-                         "SAN directory) and re-run 'lpmlab lab up'"),
-    "HSCLL567": CodeSpec("error", "partition UUID kept on the destination (--uuid)",
-                         "Partition {obj} keeps its UUID {uuid} when it migrates, and partition "
-                         "{other} on the destination managed system {sys} already has it "
-                         "(--uuid {level}).",
-                         "remove or rename the other partition's definition on {sys}; the lab "
-                         "cannot give a migrating partition a new UUID (libvirt migrates a "
-                         "domain with its own), so --uuid 2 does not help here"),
-    "HSCLL562": CodeSpec("error", "redundant MSPs (--redundantmsps)",
-                         "Only {n} independent mover service partition pair can carry the "
-                         "migration ({obj}); --redundantmsps {level} asks for two.",
-                         "make a second VIOS on each frame an MSP ('chsyscfg -r lpar -m SYS -i "
-                         "\"name=VIOS,msp=1\"'), or run with --redundantmsps 0"),
-    "HSCLL563": CodeSpec("error", "VIOS named in virtual_scsi_mappings",
-                         "The Virtual I/O Server {obj} named in virtual_scsi_mappings is not on "
-                         "the destination managed system {sys}.",
-                         "name VIOSes of {sys} (see 'lslparmigr -r virtualio -m {src} -t {sys} "
-                         "--filter lpar_names={lpar}')"),
-    "HSCLL564": CodeSpec("error", "VLANs bridged on the destination (--vlanbridge)",
-                         "VLAN {obj} of partition {lpar} is not bridged by a shared Ethernet "
-                         "adapter on the destination managed system {sys} (bridged: {bridged}); "
-                         "--vlanbridge {level} asks for every VLAN of the partition.",
-                         "bring the SEA of {sys} up ('lpmlab lab status'; 'lpmlab lab up' "
-                         "recreates bridge sea0 and its uplink), or run with --vlanbridge 2"),
-    "HSCLL565": CodeSpec("error", "multipath on the destination (--mpio)",
-                         "Storage {obj} of partition {lpar} would have {n} path on the "
-                         "destination managed system {sys} ({hosts}); --mpio {level} asks for "
-                         "two paths through two Virtual I/O Servers.",
-                         "add a second VIOS on {sys} that serves {obj} (topology), start it if "
-                         "it is down, or run with --mpio 2"),
-    "HSCLL566": CodeSpec("warning", "storage protection off (--protectstorage 2)",
-                         "The storage {obj} of partition {lpar} is not verified as shared "
-                         "between {src} and {dest}; --protectstorage 2 lets the migration go on "
-                         "without that protection.",
-                         "check that both frames' VIOSes serve the same backing file ('lpmlab "
-                         "lab status'), or leave --protectstorage at 1 to refuse unverified "
-                         "storage"),
-    "HSCLL599": CodeSpec("error", "a check failed to run",
-                         "The validation check {obj} failed to run: {detail}.",
-                         "this is an lpmlab bug: report it with the snapshot; the other checks "
-                         "ran"),
-}
+# Every code, message and fix lives in the registry (lpmlab.codes); these are validation's.
+CODES: Mapping[str, Code] = codes.family("validation")
 
 
 def finding(code: str, obj: object, *, severity: Severity | None = None,
             **kw: object) -> Finding:
     """A finding from the table; ``kw`` fills the templates (``obj`` is always available)."""
-    spec = CODES[code]
-    values = {"obj": obj, **kw}
-    return Finding(code, severity or spec.severity, str(obj), spec.message.format(**values),
-                   spec.fix.format(**values))
+    message, fix = codes.text(code, obj=obj, **kw)
+    return Finding(code, severity or CODES[code].severity, str(obj), message, fix)
 
 
 # -- lookups shared by the checks --------------------------------------------------------------
@@ -661,7 +386,7 @@ def check_remote_hmc_trust(snap: LabSnapshot, req: MigrationRequestView) -> list
     trusted = snap.remote_hmc_keys.get(req.remote_hmc)
     if trusted is None:
         return [finding("HSCLL503", req.remote_hmc)]
-    return [] if trusted else [finding("HSCL3653", req.remote_hmc)]
+    return [] if trusted else [finding("HSCL3653", req.remote_hmc, user=req.remote_user)]
 
 
 # -- the checks: managed systems ---------------------------------------------------------------
@@ -1200,13 +925,15 @@ class ValidationReport:
                  "fix": f.fix, "check": f.check} for f in self.findings]
 
     def raise_for_errors(self) -> None:
-        """MigrationError carrying the first error (code, message, fix) and the whole report."""
+        """The first error's (code, message, fix, and its class: the exit code follows the
+        code), with the whole report as evidence when there is more to say."""
         if self.ok:
             return
         first, more = self.errors[0], len(self.errors) - 1
         msg = first.message + (f" (and {more} more, see below)" if more else "")
-        raise MigrationError(msg, fix=first.fix, code=first.code,
-                             evidence=self.render() if more or self.warnings else None)
+        raise codes.spec(first.code).error(
+            msg, fix=first.fix, code=first.code,
+            evidence=self.render() if more or self.warnings else None)
 
 
 def validate(snapshot: LabSnapshot, request: MigrationRequestView,

@@ -98,7 +98,9 @@ class RmcChannel:
         """Run on a bare channel: paramiko's file objects can deadlock when garbage-collected
         in its transport thread (ChannelStdinFile.__del__ against Transport.close)."""
         transport = self.client.get_transport()
-        assert transport is not None
+        if transport is None:  # the session closed since it was checked
+            raise RmcError(f"the RMC connection to partition {self.partition} closed",
+                           fix="check the RMC connection (lssyscfg -r lpar -F name,rmc_state)")
         chan = transport.open_session(timeout=timeout)
         try:
             chan.settimeout(timeout)

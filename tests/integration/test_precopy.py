@@ -71,7 +71,7 @@ def test_workload_is_set_and_read_back_over_rmc(lab):
     assert cp.returncode == 2 and "HSCL8001" in cp.stderr and "max" in cp.stderr
     assert workload()["rate_target"] == 150  # nothing changed
     cp = cli("lpmlab", "workload", "nosuch", "--rate", "5")
-    assert cp.returncode == 2 and "HSCL8012" in cp.stderr
+    assert cp.returncode == 4 and "LPM1010" in cp.stderr
 
 
 def test_telemetry_follows_every_iteration_and_matches_the_final_stats(lab, tmp_path):
@@ -111,7 +111,7 @@ def test_telemetry_follows_every_iteration_and_matches_the_final_stats(lab, tmp_
     png = (tmp_path / f"{rec.id}.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
     cp = cli("lpmlab", "report", "nosuch")
-    assert cp.returncode == 2 and "HSCL8012" in cp.stderr
+    assert cp.returncode == 4 and "LPM1011" in cp.stderr
 
     # the rate each pass found, where QEMU's own figure (a ~1 s average) reads 0; a pass
     # cannot find more than the working set (128 MiB) dirty, so a long one finds less

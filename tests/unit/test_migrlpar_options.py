@@ -12,7 +12,7 @@ import pytest
 
 from lpmlab import topology
 from lpmlab.cli import common, migrlpar
-from lpmlab.errors import MigrationError, NotFoundError
+from lpmlab.errors import MigrationError, NotFoundError, UsageError
 from lpmlab.fabric.lab import read_settings
 from lpmlab.fabric.plan import LabPlan
 from lpmlab.hmc import migration, msp_settings, resources, steps
@@ -230,6 +230,18 @@ def test_nodetails_keeps_code_message_and_fix_only(lab, capsys):
     lines = err.strip().splitlines()
     assert lines[0].startswith("HSCLL560 ") and lines[1].startswith("Fix: ")
     assert len(lines) == 2
+
+
+@pytest.mark.parametrize("argv, code, cls", [
+    (["-o", "v", "-m", "sys1", "-t", "sys2", "-p", "lpar9"], "HSCL8012", NotFoundError),
+    (["-o", "m", "-m", "sys1", "-t", "sys2", "-p", "lpar9"], "HSCL8012", NotFoundError),
+    (["-o", "v", "-m", "sys1", "-t", "sys1", "-p", "lpar1"], "HSCLL501", UsageError),
+    (["-o", "v", "-m", "sys1", "-t", "sys2", "-p", "vios1"], "HSCLL504", UsageError),
+])
+def test_validation_errors_exit_as_their_code_says(lab, capsys, argv, code, cls):
+    rc, out, err = run(argv, capsys)
+    assert rc == cls.exit_code and out == "" and err.startswith(f"{code} ")
+    assert MigrationStore(lab.plan.console().db_path).latest(None, 1) == []  # nothing began
 
 
 def test_too_many_partitions_for_one_command(lab, capsys):

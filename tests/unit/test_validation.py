@@ -276,7 +276,7 @@ def test_check_names_are_unique_and_codes_well_formed():
     assert len(names) == len(set(names))
     for code, spec in CODES.items():
         assert code.startswith("HSCL")
-        assert not code.startswith("HSCLL4"), "HSCLL4xx belongs to lpmlab/hmc/codes.py"
+        assert not code.startswith("HSCLL4"), "HSCLL4xx are the migration family's (lpmlab/codes)"
         assert spec.severity in ("error", "warning")
         assert spec.title and spec.message and spec.fix
 
