@@ -13,6 +13,7 @@ from lpmlab import log, topology
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.lab import Lab
 from lpmlab.hmc.migration import LiveMigration
+from lpmlab.hmc.precopy import TelemetryObserver
 from lpmlab.hmc.system import Hmc
 
 VERIFY_RE = re.compile(r"records=(\d+)\s+first=(-?\d+)\s+last=(-?\d+)\s+gaps=(\d+)\s+bad=(\d+)")
@@ -84,10 +85,14 @@ def ssh_rtt(lab: Lab, name: str) -> float:
 
 
 class Demo:
-    def __init__(self, partition: str = "lpar1", dirty_rate: int = 64, wss: int = 128) -> None:
+    """``observer`` is told each migration's progress (the command passes its printer)."""
+
+    def __init__(self, partition: str = "lpar1", dirty_rate: int = 64, wss: int = 128,
+                 observer: TelemetryObserver | None = None) -> None:
         self.partition = partition
         self.dirty_rate = dirty_rate
         self.wss = wss
+        self.observer = observer
 
     def start_workload(self, lab: Lab) -> None:
         ch = lab.rmc(self.partition)
@@ -99,10 +104,7 @@ class Demo:
         before = ssh_rtt(lab, self.partition)
         disk_before = verify_disk(lab, self.partition)
         log.progress(f"demo: migrlpar -o m -m {source} -t {dest} -p {self.partition}")
-        from lpmlab.cli.progress import MigrationProgress
-
-        result = LiveMigration(hmc, self.partition, source, dest,
-                               observer=MigrationProgress()).run()
+        result = LiveMigration(hmc, self.partition, source, dest, observer=self.observer).run()
         after = ssh_rtt(lab, self.partition)
         disk_after = verify_disk(lab, self.partition)
         j = result.stats

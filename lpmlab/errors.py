@@ -8,6 +8,8 @@ is its family's generic code; a specific code is raised through the registry
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LpmlabError(Exception):
     """Root of every lpmlab error. ``code`` is HSCL-style, ``exit_code`` what a command returns."""
@@ -16,11 +18,14 @@ class LpmlabError(Exception):
     exit_code: int = 1
 
     def __init__(self, message: str, *, fix: str | None = None, code: str | None = None,
-                 evidence: str | None = None) -> None:
+                 evidence: str | None = None,
+                 findings: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.fix = fix
         self.evidence = evidence
+        # the evidence as records, for --json (e.g. every finding of a refused validation)
+        self.findings = list(findings or [])
         if code is not None:
             self.code = code
 

@@ -91,9 +91,11 @@ def main(argv: Sequence[str]) -> int:
                          indent=2))
         return 0
     if args.group == "demo":
+        from lpmlab.cli.progress import MigrationProgress
         from lpmlab.demo import Demo
 
-        return Demo(args.partition, args.dirty_rate, args.wss).run(as_json=args.json)
+        return Demo(args.partition, args.dirty_rate, args.wss,
+                    observer=MigrationProgress()).run(as_json=args.json)
     return 2
 
 

@@ -9,16 +9,12 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
-import time
-import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
-from lpmlab import codes
 from lpmlab.cli.common import HmcArgumentParser, emit, run
 from lpmlab.errors import LpmlabError, UsageError
+from lpmlab.hmc import operations
 from lpmlab.hmc.attributes import (
     MIGRATE_ATTRIBUTES,
     SET_LPAR_ATTRIBUTES,
@@ -28,14 +24,16 @@ from lpmlab.hmc.attributes import (
     read_attribute_file,
 )
 from lpmlab.hmc.hooks import DEFAULT_WAIT_MINUTES
-from lpmlab.hmc.precopy import SCHEDULES, Controls
+from lpmlab.hmc.operations import (
+    DEFAULT_DETAIL_LEVEL,
+    MigrlparOutcome,
+    MigrlparRequest,
+    SetSettings,
+)
+from lpmlab.hmc.precopy import SCHEDULES, Controls, TelemetryObserver
 from lpmlab.hmc.validation import OVERRIDE_CHOICES
 
-if TYPE_CHECKING:
-    from lpmlab.hmc.system import Hmc
-
 PARTIAL = 100
-DEFAULT_DETAIL_LEVEL = 1
 # The tri-state overrides (1 = required, 2 = if possible, 0 = off) and their values.
 OVERRIDES = OVERRIDE_CHOICES
 # Which -o each option is valid with: option text -> (args attribute, operations).
@@ -216,97 +214,6 @@ def check_set_syntax(args: argparse.Namespace) -> None:
             raise UsageError(f"--id {args.ids}: not a partition ID", fix="write --id 1")
 
 
-@dataclass
-class Outcome:
-    name: str
-    error: LpmlabError | None = None
-    detail: str = ""
-
-
-def resolve_names(hmc: Hmc, args: argparse.Namespace) -> list[str]:
-    system = args.system
-    recs = [r for r in hmc.lpar_records(system, rmc=False)
-            if r["lpar_env"] != "vioserver"]
-    if args.all:
-        return [r["name"] for r in recs]
-    if args.ids:
-        by_id = {str(r["lpar_id"]): r["name"] for r in recs}
-        out = []
-        for i in args.ids.split(","):
-            if i not in by_id:
-                raise codes.error("HSCL8012", obj=f"with ID {i}", sys=system)
-            out.append(by_id[i])
-        return out
-    return [n for n in args.names.split(",") if n]
-
-
-def one(args: argparse.Namespace, name: str) -> Outcome:
-    """One partition's operation, with its own HMC connections (threads share nothing)."""
-    from lpmlab.hmc import migration, recovery
-    from lpmlab.hmc.system import Hmc
-
-    hmc = Hmc.open()
-    job = None
-    try:
-        op: str = args.op
-        if op == "s":
-            migration.stop(hmc, name, args.system)
-            return Outcome(name)
-        if op == "r":
-            rep = recovery.recover(hmc, name, args.system,
-                                   force=args.force)
-            return Outcome(name, detail="; ".join(rep.actions) or "nothing to recover")
-        # As the HMC: a Not Activated partition migrates inactive, a running one active.
-        kind = migration.LiveMigration
-        lpar_id = None
-        try:
-            info = hmc.locate(name, args.system)
-            lpar_id = int(info.metadata.get("lpar_id", 0)) or None
-            if info.state == "shutoff":
-                from lpmlab.hmc.inactive import InactiveMigration
-
-                kind = InactiveMigration
-        except LpmlabError:
-            pass  # not a partition there (a VIOS, a wrong -m): validation says which, and why
-        attrs, profile = args.parsed_attrs.for_partition(name, lpar_id,
-                                                         args.names_order.index(name))
-        extra = ({"controls": args.controls, "observer": args.progress}
-                 if kind is migration.LiveMigration and op == "m" else {})
-        if args.remote is not None:
-            extra["remote"] = args.remote
-        job = kind(hmc, name, args.system, args.target, attrs,
-                   profile=args.profile or profile, overrides=args.overrides,
-                   wait_minutes=args.wait_minutes, **extra)
-        if op == "v":
-            report, _ = job.validate()
-            detail = report.render()
-            if kind is migration.LiveMigration:
-                checked = job.validate_os()
-                detail = "\n".join(x for x in (detail, checked.render()) if x)
-            return Outcome(name, detail=detail)
-        res = job.run()
-        j = res.stats
-        lines = [f"{args.system} -> {args.target} in {res.wall_s:.2f} s, downtime "
-                 f"{j.get('downtime', '?')} ms, {j.get('memory_iteration', '?')} iterations, "
-                 f"{j.get('data_processed', 0)} bytes"]
-        for ph in res.record.stats.get("hooks", []):
-            # each hook's exit and output, as the HMC shows the partition's messages
-            lines.append(f"{ph['phase']} hooks: {len(ph['hooks'])} in {ph['seconds']:.2f} s"
-                         + (f" ({ph['error']})" if ph.get("error") else ""))
-            for h in ph["hooks"]:
-                lines.append(f"  {h['hook']}: exit {h['rc']}"
-                             + (" (timed out)" if h.get("timed_out") else ""))
-                lines.extend("    " + t for t in (h.get("stdout", "") + h.get("stderr", ""))
-                             .rstrip().splitlines())
-        return Outcome(name, detail="\n".join(lines))
-    except LpmlabError as exc:
-        return Outcome(name, exc)
-    finally:
-        if job is not None:
-            job.close()
-        hmc.close()
-
-
 def parse_attrs(args: argparse.Namespace) -> MigrationAttributes:
     text = args.attrs
     if args.attr_file:
@@ -321,43 +228,48 @@ def parse_attrs(args: argparse.Namespace) -> MigrationAttributes:
     return parse_attributes(text, allowed=MIGRATE_ATTRIBUTES)
 
 
-def set_settings(args: argparse.Namespace) -> int:
-    """``migrlpar -o set``: silent on success, nothing changed on any error."""
-    from lpmlab.hmc import msp_settings
-    from lpmlab.hmc.system import Hmc
-
-    hmc = Hmc.open()
-    try:
-        if args.set_resource == "sys":
-            frames = ([hmc.require_frame(args.system).frame.name] if args.system
-                      else [fp.frame.name for fp in hmc.frames()])
-            msp_settings.set_sys(hmc.plan, frames, args.parsed_attrs)
-        else:
-            args.system = hmc.frame_name(args.system)
-            msp_settings.set_msp(hmc.plan, args.system, args.parsed_attrs, name=args.names,
-                                 lpar_id=int(args.ids) if args.ids else None)
-    finally:
-        hmc.close()
-    return 0
+def request(args: argparse.Namespace, attrs: MigrationAttributes, ctl: Controls,
+            progress: TelemetryObserver | None) -> MigrlparRequest:
+    """The partition operation the arguments ask for, with the HMC's defaults."""
+    return MigrlparRequest(
+        op=args.op, system=args.system, target=args.target,
+        names=tuple(args.names.split(",")) if args.names else (),
+        ids=tuple(args.ids.split(",")) if args.ids else (), all=args.all, attrs=attrs,
+        profile=args.profile,
+        overrides={n: getattr(args, n) for n in OVERRIDES if getattr(args, n) is not None},
+        wait_minutes=DEFAULT_WAIT_MINUTES if args.wait_minutes is None else args.wait_minutes,
+        detail_level=(DEFAULT_DETAIL_LEVEL if args.detail_level is None
+                      else args.detail_level),
+        controls=ctl, observer=progress, remote_ip=args.remote_ip,
+        remote_user=args.remote_user, force=args.force, steps=args.steps)
 
 
-def print_steps(names: Sequence[str], since: float | None, level: int) -> None:
-    """--steps: each partition's latest migration record; with ``since``, only one this
-    command made or closed (a refused validation makes none)."""
-    from lpmlab.hmc import records, steps
-    from lpmlab.hmc.system import Hmc
-
-    hmc = Hmc.open()
-    try:
-        recs = []
-        for name in names:
-            latest = hmc.store.latest(name, 1)
-            if latest and (since is None
-                           or max(latest[0].started, latest[0].ended or 0.0) >= since):
-                recs += steps.step_records(latest[0], failed_only=level == 2)
-    finally:
-        hmc.close()
-    emit(records.render(recs))
+def describe(op: str, outcome: MigrlparOutcome, result: Any) -> str:
+    """A successful partition's details, as printed with -v, -d 2 or -o v."""
+    if result is None:
+        return ""
+    if op == "v":
+        report, checked = result.report, result.os_check
+        return "\n".join(x for x in (report.render(), checked.render() if checked else "")
+                         if x)
+    if op == "r":
+        return "; ".join(result.actions) or "nothing to recover"
+    if op != "m":
+        return ""
+    j = result.stats
+    lines = [f"{outcome.system} -> {outcome.target} in {result.wall_s:.2f} s, downtime "
+             f"{j.get('downtime', '?')} ms, {j.get('memory_iteration', '?')} iterations, "
+             f"{j.get('data_processed', 0)} bytes"]
+    for ph in result.record.stats.get("hooks", []):
+        # each hook's exit and output, as the HMC shows the partition's messages
+        lines.append(f"{ph['phase']} hooks: {len(ph['hooks'])} in {ph['seconds']:.2f} s"
+                     + (f" ({ph['error']})" if ph.get("error") else ""))
+        for h in ph["hooks"]:
+            lines.append(f"  {h['hook']}: exit {h['rc']}"
+                         + (" (timed out)" if h.get("timed_out") else ""))
+            lines.extend("    " + t for t in (h.get("stdout", "") + h.get("stderr", ""))
+                         .rstrip().splitlines())
+    return "\n".join(lines)
 
 
 def render_error(err: LpmlabError, nodetails: bool) -> str:
@@ -367,6 +279,31 @@ def render_error(err: LpmlabError, nodetails: bool) -> str:
     return f"{err.code} {err.message}" + (f"\nFix: {err.fix}" if err.fix else "")
 
 
+def report(args: argparse.Namespace, req: MigrlparRequest, outcome: MigrlparOutcome) -> int:
+    """Errors, then (with -v, -d 2+, -o v) details on stderr; --steps on stdout; the exit
+    status: 0, 100 when only some partitions failed, else the first error's."""
+    many = len(outcome.partitions) > 1
+    details = (args.verbose or req.op == "v" or req.detail_level >= 2) and not args.nodetails
+    for o in outcome.partitions:
+        if o.error is not None:
+            text = render_error(o.error, args.nodetails)
+            print(f"{o.name}: {text}" if many else text, file=sys.stderr)
+        elif details:
+            detail = describe(req.op, outcome, o.result)
+            if detail:
+                print(f"{o.name}: {detail}", file=sys.stderr)
+    if args.steps:
+        from lpmlab.hmc import records
+
+        emit(records.render(outcome.steps))
+    if not outcome.failed:
+        return 0
+    if outcome.partial:
+        return PARTIAL
+    err = outcome.failed[0].error
+    return err.exit_code if err is not None else 1
+
+
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     check_syntax(args)
@@ -374,81 +311,27 @@ def main(argv: Sequence[str]) -> int:
         # as on the HMC, a migration (or recovery) goes on when the session that started it
         # hangs up (an SSH client timing out, a terminal closed); Ctrl-C still stops it
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    args.parsed_attrs = parse_attrs(args)
-    args.controls = controls(args) if args.op == "m" else Controls()
-    args.progress = None
+    attrs = parse_attrs(args)
+    ctl = controls(args) if args.op == "m" else Controls()
     if args.noprogress and args.force_progress:
         raise UsageError("--progress and --noprogress contradict each other",
                          fix="give one of them")
+    progress = None
     if args.op == "m" and not args.noprogress and (args.force_progress
                                                    or sys.stderr.isatty()):
         from lpmlab.cli.progress import MigrationProgress
 
-        args.progress = MigrationProgress()
+        progress = MigrationProgress()
     if args.op == "set":
-        return set_settings(args)
-    args.overrides = {n: getattr(args, n) for n in OVERRIDES if getattr(args, n) is not None}
-    # the HMC's defaults; the migration reads args.wait_minutes and args.detail_level
-    if args.wait_minutes is None:
-        args.wait_minutes = DEFAULT_WAIT_MINUTES
-    if args.detail_level is None:
-        args.detail_level = DEFAULT_DETAIL_LEVEL
-    from lpmlab.hmc import resources
-    from lpmlab.hmc.system import Hmc
-
-    hmc = Hmc.open()
-    # a managed system may be named TYPE-MODEL*SERIAL too: from here on, by name
-    args.system = hmc.frame_name(args.system)
-    args.remote = None
-    if args.remote_ip and args.op in ("m", "v"):
-        from lpmlab.hmc.remote_hmc import resolve
-        from lpmlab.topology import HMC_USER
-
-        # the destination is the remote HMC's: it says what -t names
-        args.remote = (resolve(hmc.topology, args.remote_ip), args.remote_user or HMC_USER)
-    elif args.target:
-        args.target = hmc.frame_name(args.target)
-    names = resolve_names(hmc, args)
-    args.names_order = names
-    hmc.close()
-    if not names:
-        raise codes.error("HSCL8012", obj="to act on", sys=args.system)
-    if args.op in ("m", "v"):
-        resources.check_partition_count(len(names))
-    started = time.time()
-    outcomes: dict[str, Outcome] = {}
-    def guarded(name: str) -> None:
-        try:
-            outcomes[name] = one(args, name)
-        except Exception as exc:  # a bug must not lose the other partitions' outcomes
-            traceback.print_exc(file=sys.stderr)
-            outcomes[name] = Outcome(name, LpmlabError(f"internal error while handling "
-                                                       f"{name}: {exc!r}"))
-
-    threads = [threading.Thread(target=lambda n=n: guarded(n),
-                                name=f"migrlpar-{n}") for n in names]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if args.progress is not None:
-        args.progress.finish()
-    failed = [o for o in (outcomes[n] for n in names) if o.error is not None]
-    details = (args.verbose or args.op == "v" or args.detail_level >= 2) and not args.nodetails
-    for o in (outcomes[n] for n in names):
-        if o.error is not None:
-            text = render_error(o.error, args.nodetails)
-            print(f"{o.name}: {text}" if len(names) > 1 else text, file=sys.stderr)
-        elif o.detail and details:
-            print(f"{o.name}: {o.detail}", file=sys.stderr)
-    if args.steps:
-        # -o s / -o r act on a migration that began before this command
-        print_steps(names, started if args.op == "m" else None, args.steps)
-    if not failed:
+        # silent on success, nothing changed on any error
+        SetSettings(args.set_resource, args.system, attrs, name=args.names,
+                    lpar_id=int(args.ids) if args.ids else None).execute()
         return 0
-    if len(failed) < len(names):
-        return PARTIAL
-    return failed[0].error.exit_code if failed[0].error else 1
+    req = request(args, attrs, ctl, progress)
+    outcome = operations.for_request(req).execute()
+    if progress is not None:
+        progress.finish()
+    return report(args, req, outcome)
 
 
 def cli() -> None:

@@ -77,7 +77,9 @@ def set_sys(plan: LabPlan, frames: Iterable[str], attrs: MigrationAttributes) ->
         _update(plan.dir, "sys", f, {"inactive_prof_policy": policy})
 
 
-def _vios_named(plan: LabPlan, frame: str, name: str | None, lpar_id: int | None) -> Vios:
+def vios_named(plan: LabPlan, frame: str, name: str | None, lpar_id: int | None) -> Vios:
+    """The VIOS of ``frame`` named ``name`` (or with ID ``lpar_id``): HSCLL416 for a
+    partition that is not a VIOS, HSCL8012 when there is none."""
     for v in plan.topology.vios_on(frame):
         if v.name == name or (name is None and v.lpar_id == lpar_id):
             return v
@@ -103,7 +105,7 @@ def set_msp(plan: LabPlan, frame: str, attrs: MigrationAttributes, *, name: str 
 
     Every value is checked before anything is written: a bad one changes nothing.
     """
-    v = _vios_named(plan, frame, name, lpar_id)
+    v = vios_named(plan, frame, name, lpar_id)
     if not v.msp:
         raise codes.error("HSCLL417", obj=v.name, sys=frame,
                           detail="only a mover service partition has migration settings")

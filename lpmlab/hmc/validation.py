@@ -933,7 +933,8 @@ class ValidationReport:
         msg = first.message + (f" (and {more} more, see below)" if more else "")
         raise codes.spec(first.code).error(
             msg, fix=first.fix, code=first.code,
-            evidence=self.render() if more or self.warnings else None)
+            evidence=self.render() if more or self.warnings else None,
+            findings=self.records())
 
 
 def validate(snapshot: LabSnapshot, request: MigrationRequestView,

@@ -15,7 +15,7 @@ from lpmlab.cli import common, migrlpar
 from lpmlab.errors import MigrationError, NotFoundError, UsageError
 from lpmlab.fabric.lab import read_settings
 from lpmlab.fabric.plan import LabPlan
-from lpmlab.hmc import migration, msp_settings, resources, steps
+from lpmlab.hmc import migration, msp_settings, operations, resources, steps
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.store import LimitReached, MigrationRecord, MigrationStore, MspLimitReached
 from tests.unit.fakes import FakeFrames
@@ -203,8 +203,9 @@ def lab(tmp_path, monkeypatch):
 # -- -w, -d, --nodetails -----------------------------------------------------------------------
 def test_wait_and_detail_defaults_reach_the_operation(lab, capsys, monkeypatch):
     seen = []
-    monkeypatch.setattr(migrlpar, "one", lambda args, name: seen.append(args)
-                        or migrlpar.Outcome(name))
+    monkeypatch.setattr(operations.PartitionOperation, "one",
+                        lambda self, name: seen.append(self.request)
+                        or operations.PartitionOutcome(name))
     assert run(MIG, capsys)[0] == 0
     assert seen[0].wait_minutes == 3 and seen[0].detail_level == 1
     assert seen[0].overrides == {}
@@ -504,3 +505,62 @@ def test_bad_convergence_controls_change_nothing(lab, capsys):
     rc, _, err = run(["-o", "v", "-m", "sys1", "-t", "sys2", "-p", "lpar1",
                       "--max-downtime", "500"], capsys)
     assert rc == 2 and "--max-downtime is only valid with -o m" in err
+
+
+# -- the operations under the command ----------------------------------------------------------
+def test_migrate_reports_each_partition_and_a_partial_result(lab):
+    req = operations.MigrlparRequest("m", "sys1", "sys2", names=("lpar9", "lpar1"))
+    outcome = operations.for_request(req).execute()
+    assert (outcome.system, outcome.target) == ("sys1", "sys2")
+    assert [o.name for o in outcome.partitions] == ["lpar9", "lpar1"]  # as named
+    bad, good = outcome.partitions
+    assert bad.error is not None and bad.error.code == "HSCL8012" and bad.result is None
+    assert good.error is None and isinstance(good.result, migration.MigrationResult)
+    assert outcome.failed == [bad] and outcome.partial
+
+
+def test_migrlpar_exits_100_when_only_some_partitions_fail(lab, capsys):
+    rc, out, err = run(["-o", "m", "-m", "sys1", "-t", "sys2", "-p", "lpar9,lpar1"], capsys)
+    assert rc == migrlpar.PARTIAL and out == ""
+    assert err.startswith("lpar9: HSCL8012 The partition lpar9 was not found")
+
+
+def test_validate_returns_the_report_and_the_os_check(lab):
+    outcome = operations.Validate(operations.MigrlparRequest(
+        "v", "9009-42A*LPM0001", "sys2", names=("lpar1",))).execute()
+    (one,) = outcome.partitions
+    assert outcome.system == "sys1"  # TYPE-MODEL*SERIAL resolved to the name
+    assert one.error is None and isinstance(one.result, operations.Validated)
+    assert one.result.report.ok and one.result.os_check is not None
+    assert lab.jobs[-1].controls is None  # -o v moves nothing: no convergence controls
+
+
+def test_validate_refusal_carries_every_finding(lab):
+    lab.snap = dataclasses.replace(lab.snap, storage_shared={})
+    outcome = operations.for_request(operations.MigrlparRequest(
+        "v", "sys1", "sys2", names=("lpar1",), overrides={"redundantvios": 1})).execute()
+    err = outcome.partitions[0].error
+    assert err is not None and err.code == "HSCLL560"
+    assert [f["code"] for f in err.findings] == ["HSCLL560", "HSCLL561"]
+    assert all(f["severity"] == "error" and f["fix"] for f in err.findings)
+
+
+def test_an_operation_resolves_partitions_by_id_and_refuses_unknown_ids(lab):
+    op = operations.Stop(operations.MigrlparRequest("s", "sys1", ids=("2",)))
+    assert op.resolve() == ["lpar1"]
+    with pytest.raises(NotFoundError) as e:
+        operations.Stop(operations.MigrlparRequest("s", "sys1", ids=("7",))).resolve()
+    assert e.value.message == "The partition with ID 7 was not found on managed system sys1."
+
+
+def test_set_settings_returns_what_it_set(lab):
+    from lpmlab.hmc.attributes import MigrationAttributes
+
+    got = operations.SetSettings("lpar", "sys2", MigrationAttributes(
+        num_active_migrations_configured=2), lpar_id=1).execute()
+    assert got.resource == "lpar" and got.settings == {
+        "vios2": {"num_active_migrations_configured": 2, "concurr_migration_perf_level": 3}}
+    got = operations.SetSettings("sys", None, MigrationAttributes(
+        inactive_prof_policy="prof")).execute()
+    assert got.settings == {"sys1": {"inactive_prof_policy": "prof"},
+                            "sys2": {"inactive_prof_policy": "prof"}}
