@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from lpmlab.cli.common import HmcArgumentParser, run
+from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, run
 from lpmlab.hmc.attributes import read_attribute_file, split_fields
 
 
@@ -18,6 +18,7 @@ def parser() -> HmcArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("-i", dest="attrs", help='e.g. "name=vios1,msp=1"')
     src.add_argument("-f", dest="attr_file", help="file holding the attributes")
+    add_json_option(p, "what was changed")
     return p
 
 
@@ -32,11 +33,13 @@ def main(argv: Sequence[str]) -> int:
     try:
         args.system = hmc.frame_name(args.system)
         if args.resource == "prof":
-            change_profile(hmc, args.system, fields)
+            changed = change_profile(hmc, args.system, fields).as_attrs()
         else:
-            change_lpar(hmc, args.system, fields)
+            changed = change_lpar(hmc, args.system, fields)
     finally:
         hmc.close()
+    if args.json:
+        emit_json({"managed_system": args.system, "resource": args.resource, **changed})
     return 0
 
 

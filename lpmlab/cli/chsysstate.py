@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from lpmlab import codes
-from lpmlab.cli.common import HmcArgumentParser, run
+from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, run
 from lpmlab.errors import UsageError
 
 
@@ -24,6 +25,7 @@ def parser() -> HmcArgumentParser:
     p.add_argument("--immed", action="store_true", help="shut down at once (-o shutdown)")
     p.add_argument("--restart", action="store_true",
                    help="activate the partition again after the shutdown (-o shutdown)")
+    add_json_option(p, "what was done (the profile activated, how it was shut down)")
     return p
 
 
@@ -49,17 +51,22 @@ def main(argv: Sequence[str]) -> int:
             if args.lpar_id not in by_id:
                 raise codes.error("HSCL8012", obj=f"with ID {args.lpar_id}", sys=args.system)
             name = by_id[args.lpar_id]
+        done: dict[str, Any] = {"managed_system": args.system, "partition": name,
+                                "operation": args.op}
         if args.op == "on":
-            lifecycle.activate(hmc, args.system, name, args.profile)
+            done["profile"] = lifecycle.activate(hmc, args.system, name, args.profile)
         else:
-            lifecycle.shutdown(hmc, args.system, name, immediate=args.immed,
-                               os_shutdown=args.op == "osshutdown",
-                               evidence=lambda: Lab(hmc.plan).console_tail(name))
+            done["shutdown"] = lifecycle.shutdown(
+                hmc, args.system, name, immediate=args.immed,
+                os_shutdown=args.op == "osshutdown",
+                evidence=lambda: Lab(hmc.plan).console_tail(name))
             if args.restart:
                 # activated again as it was last activated (its current profile)
-                lifecycle.activate(hmc, args.system, name, None)
+                done["profile"] = lifecycle.activate(hmc, args.system, name, None)
     finally:
         hmc.close()
+    if args.json:
+        emit_json(done)
     return 0
 
 

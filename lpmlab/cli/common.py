@@ -1,4 +1,9 @@
-"""What every lpmlab command shares: error rendering, exit codes, logging setup."""
+"""What every lpmlab command shares: error rendering, exit codes, logging setup, --json.
+
+Under ``--json`` a command prints one JSON document on stdout and nothing else there; an error
+is still told on stderr as text, and stdout gets ``{"error": {"code", "message", "fix",
+"exit_code"}}`` (plus ``findings`` when the error has them), with the same exit status.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +38,16 @@ class HmcArgumentParser(argparse.ArgumentParser):
 
 
 def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None = None) -> int:
-    """Call ``main``; turn lpmlab errors into a message on stderr and their exit code."""
+    """Call ``main``; turn lpmlab errors into a message on stderr (and, under ``--json``, an
+    error object on stdout) and their exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     log.configure(verbose=log.debug_wanted(args))
     try:
         rc = main(args)
     except LpmlabError as exc:
         print(exc.render(), file=sys.stderr)
+        if json_wanted(args):
+            emit_json({"error": error_record(exc)})
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -49,6 +57,31 @@ def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None 
         sys.stdout = None  # type: ignore[assignment]
         return 0
     return rc or 0
+
+
+def json_wanted(args: Sequence[str]) -> bool:
+    """``--json`` on the command line (looked for before parsing: a syntax error is JSON
+    too)."""
+    return "--json" in args
+
+
+def error_record(err: LpmlabError) -> dict[str, Any]:
+    """An error for --json: its code, message, fix and exit code (and its findings)."""
+    out: dict[str, Any] = {"code": err.code, "message": err.message, "fix": err.fix,
+                           "exit_code": err.exit_code}
+    if err.findings:
+        out["findings"] = err.findings
+    return out
+
+
+def emit_json(doc: Any) -> None:
+    """One JSON document on stdout (no colour: it is for programs)."""
+    json.dump(doc, sys.stdout, indent=2, default=str)
+    print()
+
+
+def add_json_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", action="store_true", help=f"{what} as JSON on stdout")
 
 
 def unknown_partition(name: str) -> LpmlabError:
@@ -69,8 +102,7 @@ def emit_records(recs: list[dict[str, Any]], fields: str | None = None, header: 
     from lpmlab.hmc import records
 
     if as_json:
-        json.dump(recs, sys.stdout, indent=2)
-        print()
+        emit_json(recs)
         return
     text = records.render(recs, fields, header)
     emit(text if recs else NO_RESULTS)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lpmlab import codes
-from lpmlab.cli.common import HmcArgumentParser, run
+from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, run
 from lpmlab.errors import LpmlabError, RmcError, UsageError
 
 AUTOCORRECT_S = 30.0
@@ -31,6 +31,7 @@ def parser() -> HmcArgumentParser:
     p.add_argument("--autocorrect", action="store_true",
                    help="wait for an OS that is still starting (up to 30 s)")
     p.add_argument("-v", dest="verbose", action="store_true", help="say what was checked")
+    add_json_option(p, "each partition's RMC state (on failure: in the error's findings)")
     return p
 
 
@@ -66,6 +67,7 @@ def main(argv: Sequence[str]) -> int:
 
     hmc = Hmc.open()
     failed: list[str] = []
+    checked: list[dict[str, Any]] = []
     try:
         targets: list[tuple[str, str, str]] = []  # (frame, partition, ip)
         if args.system:
@@ -90,19 +92,23 @@ def main(argv: Sequence[str]) -> int:
                         targets.append((fp.frame.name, r["name"], r["rmc_ipaddr"]))
         for frame, name, ip in targets:
             ok, seen = check(hmc, name, ip, AUTOCORRECT_S if args.autocorrect else 0.0)
-            if args.verbose:
-                print(f"Partition {name} on {frame}: {seen}.")
-            if ok:
-                print(f"{ip} has RMC connection.")
-            else:
-                print(f"{ip} has no RMC connection.")
+            checked.append({"lpar_name": name, "managed_system": frame, "ipaddr": ip,
+                            "rmc_connection": ok, "seen": seen})
+            if not args.json:  # --json: one document at the end
+                if args.verbose:
+                    print(f"Partition {name} on {frame}: {seen}.")
+                print(f"{ip} has RMC connection." if ok else f"{ip} has no RMC connection.")
+            if not ok:
                 failed.append(f"{name} on {frame} ({seen})")
     finally:
         hmc.close()
     if failed:
         raise RmcError("No RMC connection to partition " + "; ".join(failed) + ".",
                        fix="check that its OS runs: 'lsrefcode -r lpar -m SYS' and "
-                           "'mkvterm -m SYS -p NAME'; retry with --autocorrect while it boots")
+                           "'mkvterm -m SYS -p NAME'; retry with --autocorrect while it boots",
+                       findings=checked)
+    if args.json:
+        emit_json(checked)
     return 0
 
 

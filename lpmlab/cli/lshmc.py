@@ -13,9 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from lpmlab import __version__
-from lpmlab.cli.common import HmcArgumentParser, emit, run
+from lpmlab.cli.common import (
+    HmcArgumentParser,
+    add_json_option,
+    emit,
+    emit_json,
+    emit_records,
+    run,
+)
 from lpmlab.errors import UsageError
-from lpmlab.hmc import records
 
 HMC_VERSION, HMC_RELEASE, HMC_SERVICE_PACK = 10, 3, 1060
 HMC_MACHINE_TYPE = "7063-CR2"
@@ -34,24 +40,35 @@ def version_text(build_level: str) -> str:
         '"'])
 
 
-def vpd_text(hmc: Any) -> str:
+def version_record(build_level: str) -> dict[str, Any]:
+    """-V for --json."""
+    return {"version": HMC_VERSION, "release": HMC_RELEASE, "service_pack": HMC_SERVICE_PACK,
+            "build_level": build_level, "base_version": f"V{HMC_VERSION}R{HMC_RELEASE}",
+            "lpmlab_version": __version__}
+
+
+def vpd_fields(hmc: Any) -> list[tuple[str, str]]:
+    """The vital product data's keywords and values, in the HMC's order."""
     c = hmc.console.console
-    return "\n".join([
-        '"vpd=*FC ????????',
-        "*VC 20.0",
-        f"*N2 {time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime(hmc.state.created))}",
-        "*FC ????????",
-        "*DS Hardware Management Console",
-        f"*TM {HMC_MACHINE_TYPE}",
-        f"*SE LPM{c.index + 1:04d}",
-        "*MN lpmlab",
-        "*PN N/A",
-        "*OS Embedded Operating Systems",
-        f"*NA {c.address}",
-        f"*FW IBM Version: {HMC_VERSION} Release: {HMC_RELEASE} Service Pack: "
-        f"{HMC_SERVICE_PACK}",
-        f"*RM V{HMC_VERSION}R{HMC_RELEASE}.{HMC_SERVICE_PACK}.0",
-        '"'])
+    return [
+        ("FC", "????????"), ("VC", "20.0"),
+        ("N2", time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(hmc.state.created))),
+        ("FC", "????????"), ("DS", "Hardware Management Console"),
+        ("TM", HMC_MACHINE_TYPE), ("SE", f"LPM{c.index + 1:04d}"), ("MN", "lpmlab"),
+        ("PN", "N/A"), ("OS", "Embedded Operating Systems"), ("NA", str(c.address)),
+        ("FW", f"IBM Version: {HMC_VERSION} Release: {HMC_RELEASE} Service Pack: "
+               f"{HMC_SERVICE_PACK}"),
+        ("RM", f"V{HMC_VERSION}R{HMC_RELEASE}.{HMC_SERVICE_PACK}.0")]
+
+
+def vpd_text(hmc: Any) -> str:
+    lines = [f"*{k} {v}" for k, v in vpd_fields(hmc)]
+    return "\n".join(['"vpd=' + lines[0], *lines[1:], '"'])
+
+
+def vpd_record(hmc: Any) -> dict[str, str]:
+    """-v for --json: each keyword once (the repeated FC is one value)."""
+    return dict(vpd_fields(hmc))
 
 
 def network_record(hmc: Any) -> dict[str, Any]:
@@ -76,6 +93,7 @@ def parser() -> HmcArgumentParser:
     what.add_argument("-n", dest="network", action="store_true", help="network settings")
     p.add_argument("-F", dest="fields")
     p.add_argument("--header", action="store_true")
+    add_json_option(p, "the same information")
     return p
 
 
@@ -88,12 +106,18 @@ def main(argv: Sequence[str]) -> int:
     hmc = Hmc.open()
     try:
         if args.version:
-            started = hmc.state.created
-            emit(version_text(time.strftime("%Y%m%d%H%M", time.gmtime(started))))
+            level = time.strftime("%Y%m%d%H%M", time.gmtime(hmc.state.created))
+            if args.json:
+                emit_json(version_record(level))
+            else:
+                emit(version_text(level))
         elif args.vpd:
-            emit(vpd_text(hmc))
+            if args.json:
+                emit_json(vpd_record(hmc))
+            else:
+                emit(vpd_text(hmc))
         else:
-            emit(records.render([network_record(hmc)], args.fields, args.header))
+            emit_records([network_record(hmc)], args.fields, args.header, args.json)
     finally:
         hmc.close()
     return 0

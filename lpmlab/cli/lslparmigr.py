@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from lpmlab.cli.common import HmcArgumentParser, emit_records, run
+from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_records, run
 from lpmlab.errors import UsageError
 from lpmlab.hmc import msp_settings, records, resources
 
@@ -21,10 +21,7 @@ def parser() -> HmcArgumentParser:
     p.add_argument("--ip", dest="remote_ip",
                    help="-r msp: the HMC that manages -t, when it is another one")
     p.add_argument("-u", dest="remote_user", help="user on that HMC (default hscroot)")
-    p.add_argument("-F", dest="fields")
-    p.add_argument("--header", action="store_true")
-    p.add_argument("--filter", dest="filter", help='"lpar_names=..." or "lpar_ids=..."')
-    p.add_argument("--json", action="store_true")
+    add_listing_options(p, filter_help='"lpar_names=..." or "lpar_ids=..."')
     return p
 
 

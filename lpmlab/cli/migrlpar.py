@@ -12,7 +12,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from lpmlab.cli.common import HmcArgumentParser, emit, run
+from lpmlab.cli.common import (
+    HmcArgumentParser,
+    add_json_option,
+    emit,
+    emit_json,
+    error_record,
+    run,
+)
 from lpmlab.errors import LpmlabError, UsageError
 from lpmlab.hmc import operations
 from lpmlab.hmc.attributes import (
@@ -98,6 +105,7 @@ def parser() -> HmcArgumentParser:
                    help="afterwards print the migration's steps: 1 every step, 2 failed ones")
     p.add_argument("--nodetails", action="store_true",
                    help="on failure print only the code, message and fix")
+    add_json_option(p, "each partition's outcome (-o v: every finding; -o set: the settings)")
     for name, values in OVERRIDES.items():
         p.add_argument(f"--{name}", type=int, choices=list(values),
                        help="1 = required, 2 = if possible" + (", 0 = off" if 0 in values
@@ -272,6 +280,37 @@ def describe(op: str, outcome: MigrlparOutcome, result: Any) -> str:
     return "\n".join(lines)
 
 
+def result_record(op: str, result: Any) -> dict[str, Any]:
+    """A successful partition's result for --json."""
+    if result is None:
+        return {}
+    if op == "v":
+        return {"findings": result.report.records(),
+                "os_check": result.os_check.record() if result.os_check else None}
+    if op == "m":
+        return {"migration_id": result.record.id, "wall_s": round(result.wall_s, 3),
+                "job": result.stats, "hooks": result.record.stats.get("hooks", [])}
+    if op == "s":
+        return {"migration_id": result.id, "state": result.state}
+    return {"frame": result.frame, "actions": result.actions,
+            "seconds": round(result.seconds, 3)}
+
+
+def json_document(req: MigrlparRequest, outcome: MigrlparOutcome, rc: int) -> dict[str, Any]:
+    """--json: the operation, the systems, each partition's result or error, the steps."""
+    parts = []
+    for o in outcome.partitions:
+        if o.error is not None:
+            parts.append({"name": o.name, "ok": False, "error": error_record(o.error)})
+        else:
+            parts.append({"name": o.name, "ok": True, **result_record(req.op, o.result)})
+    doc: dict[str, Any] = {"operation": req.op, "managed_system": outcome.system,
+                           "target": outcome.target, "partitions": parts, "exit_code": rc}
+    if req.steps:
+        doc["steps"] = outcome.steps
+    return doc
+
+
 def render_error(err: LpmlabError, nodetails: bool) -> str:
     """The error as shown; --nodetails keeps code, message and fix, not the whole report."""
     if not nodetails:
@@ -292,10 +331,17 @@ def report(args: argparse.Namespace, req: MigrlparRequest, outcome: MigrlparOutc
             detail = describe(req.op, outcome, o.result)
             if detail:
                 print(f"{o.name}: {detail}", file=sys.stderr)
-    if args.steps:
+    rc = exit_status(outcome)
+    if args.json:
+        emit_json(json_document(req, outcome, rc))
+    elif args.steps:
         from lpmlab.hmc import records
 
         emit(records.render(outcome.steps))
+    return rc
+
+
+def exit_status(outcome: MigrlparOutcome) -> int:
     if not outcome.failed:
         return 0
     if outcome.partial:
@@ -324,8 +370,11 @@ def main(argv: Sequence[str]) -> int:
         progress = MigrationProgress()
     if args.op == "set":
         # silent on success, nothing changed on any error
-        SetSettings(args.set_resource, args.system, attrs, name=args.names,
-                    lpar_id=int(args.ids) if args.ids else None).execute()
+        done = SetSettings(args.set_resource, args.system, attrs, name=args.names,
+                           lpar_id=int(args.ids) if args.ids else None).execute()
+        if args.json:
+            emit_json({"operation": "set", "resource": done.resource,
+                       "settings": done.settings})
         return 0
     req = request(args, attrs, ctl, progress)
     outcome = operations.for_request(req).execute()

@@ -12,11 +12,13 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from lpmlab import codes
-from lpmlab.cli.common import HmcArgumentParser, read_secret, run
+from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, read_secret, run
 from lpmlab.errors import UsageError
 from lpmlab.topology import HMC_USER
 
@@ -36,6 +38,7 @@ def parser() -> HmcArgumentParser:
                    help="with --ip: trust both ways (the remote HMC's key accepted here too)")
     p.add_argument("-t", dest="key_type", choices=["rsa", "dsa", "ecdsa", "ed25519"],
                    help="key type of this HMC's key (the lab's HMCs use ed25519)")
+    add_json_option(p, "what was done")
     return p
 
 
@@ -61,35 +64,42 @@ def main(argv: Sequence[str]) -> int:
     if args.key_type not in (None, "ed25519"):
         raise UsageError(f"-t {args.key_type}: the lab's HMCs have ed25519 keys",
                          fix="drop -t, or write -t ed25519")
-    from lpmlab.hmc import authkeys
-    from lpmlab.hmc.remote_hmc import resolve
     from lpmlab.hmc.system import Hmc
 
     hmc = Hmc.open()
     try:
-        console = hmc.console
-        if args.add:
-            if args.user not in (None, console.console.user):
-                raise codes.error("HSCL350B", obj=console.name, user=args.user,
-                                  hmc_user=console.console.user)
-            authkeys.add(console, args.add)
-            return 0
-        if args.remove:
-            authkeys.remove(console, args.remove)
-            return 0
-        address = resolve(hmc.topology, args.ip)
-        user = args.user or HMC_USER
-        if args.test:
-            authkeys.test(console, address, user)
-            return 0
-        password = args.password
-        if password is None:
-            password = read_secret(f"Enter the password for user {user} on the remote host "
-                                   f"{args.ip}: ")
-        authkeys.exchange(console, address, user, password, args.both)
+        done = _act(args, hmc)
     finally:
         hmc.close()
+    if args.json:
+        emit_json({"hmc": hmc.console.name, **done})
     return 0
+
+
+def _act(args: argparse.Namespace, hmc: Any) -> dict[str, Any]:
+    """Do what the options ask; what was done, for --json."""
+    from lpmlab.hmc import authkeys
+    from lpmlab.hmc.remote_hmc import resolve
+
+    console = hmc.console
+    if args.add:
+        if args.user not in (None, console.console.user):
+            raise codes.error("HSCL350B", obj=console.name, user=args.user,
+                              hmc_user=console.console.user)
+        return {"added": authkeys.add(console, args.add)}
+    if args.remove:
+        return {"removed": authkeys.remove(console, args.remove)}
+    address = resolve(hmc.topology, args.ip)
+    user = args.user or HMC_USER
+    if args.test:
+        authkeys.test(console, address, user)
+        return {"remote_hmc": address, "user": user, "key_authentication": True}
+    password = args.password
+    if password is None:
+        password = read_secret(f"Enter the password for user {user} on the remote host "
+                               f"{args.ip}: ")
+    return {"remote_hmc": address, "user": user,
+            "done": authkeys.exchange(console, address, user, password, args.both)}
 
 
 def cli() -> None:

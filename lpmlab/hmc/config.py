@@ -6,6 +6,8 @@ VIOS settings are lab settings applied over the topology (a VIOS does not migrat
 
 from __future__ import annotations
 
+from typing import Any
+
 from lpmlab import codes
 from lpmlab.errors import UsageError
 from lpmlab.fabric.lab import read_settings, write_settings
@@ -22,8 +24,9 @@ def _flag(name: str, value: str) -> bool:
     return value == "1"
 
 
-def change_lpar(hmc: Hmc, frame: str, fields: list[tuple[str, str]]) -> None:
-    """Apply ``name=...,attr=value`` (or ``lpar_id=N,...``) to that partition or VIOS."""
+def change_lpar(hmc: Hmc, frame: str, fields: list[tuple[str, str]]) -> dict[str, Any]:
+    """Apply ``name=...,attr=value`` (or ``lpar_id=N,...``) to that partition or VIOS;
+    returns its name and the values now set."""
     frame = hmc.frame_name(frame)
     values = dict(fields)
     name = values.pop("name", None) or ""
@@ -53,7 +56,7 @@ def change_lpar(hmc: Hmc, frame: str, fields: list[tuple[str, str]]) -> None:
         settings = read_settings(hmc.plan.dir)
         settings.setdefault("vios", {}).setdefault(name, {}).update(changes)
         write_settings(hmc.plan.dir, settings)
-        return
+        return {"name": name, **{k: int(v) for k, v in changes.items()}}
     if not any(d.name == name for d in hmc.domains_on(frame)):
         raise hmc.not_found(name, frame)
     unknown = set(values) - LPAR_ATTRS
@@ -62,3 +65,4 @@ def change_lpar(hmc: Hmc, frame: str, fields: list[tuple[str, str]]) -> None:
                           f"on partition {name}", fix=f"valid: {', '.join(sorted(LPAR_ATTRS))}")
     attrs = {k: "1" if _flag(k, v) else "0" for k, v in values.items()}
     hmc.conn(frame).update_metadata(hmc.domain(frame, name), **attrs)
+    return {"name": name, **{k: int(v) for k, v in attrs.items()}}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
+from lpmlab.adapter.connection import DomainInfo
 from lpmlab.fabric.plan import LabPlan
 from lpmlab.hmc.system import Hmc
 
@@ -20,3 +24,35 @@ class FakeFrames:
         self.plan = plan
         self.topology = plan.topology
         self.console = plan.console()
+
+
+class LabHmc(FakeFrames):
+    """Hmc over the default topology: every partition defined (running) where the topology
+    puts it, every VIOS running; nothing migrating. The lookups are Hmc's own."""
+
+    placements = Hmc.placements
+    state = SimpleNamespace(created=1_700_000_000.0, host_uuids={}, qemu_versions={},
+                            image={})
+    locate = Hmc.locate
+    not_found = Hmc.not_found
+    domain = Hmc.domain
+
+    def domains_on(self, frame: str) -> list[DomainInfo]:
+        return [DomainInfo(p.name, "", "running", True,
+                           {"lpar_id": str(p.lpar_id), "lpar_env": "aixlinux"}, False)
+                for p in self.topology.partitions_on(frame)]
+
+    def lpar_records(self, frame: str, *, rmc: bool = True) -> list[dict[str, Any]]:
+        frame = self.frame_name(frame)
+        recs = [{"name": v.name, "lpar_id": v.lpar_id, "lpar_env": "vioserver",
+                 "state": "Running", "rmc_ipaddr": str(v.address)}
+                for v in self.topology.vios_on(frame)]
+        return recs + [{"name": p.name, "lpar_id": p.lpar_id, "lpar_env": "aixlinux",
+                        "state": "Running", "rmc_ipaddr": str(p.address)}
+                       for p in self.topology.partitions_on(frame)]
+
+    def active_migration(self, partition: str) -> None:
+        return None
+
+    def close(self) -> None:
+        pass

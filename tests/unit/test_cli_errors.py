@@ -1,5 +1,7 @@
 """What a user sees from the commands when there is no lab or the syntax is wrong."""
 
+import json
+
 import pytest
 
 from lpmlab.cli import common, lpmlab, lslparmigr, lssyscfg, migrlpar
@@ -37,7 +39,12 @@ def run(main, argv, capsys):
 def test_no_lab_says_how_to_start_one(home, capsys, main, argv):
     rc, out, err = run(main, argv, capsys)
     assert rc == LabNotRunningError.exit_code != 0
-    assert out == ""
+    if "--json" in argv:  # the error as JSON on stdout too, nothing else there
+        got = json.loads(out)["error"]
+        assert (got["code"], got["exit_code"]) == (LabNotRunningError.code, rc)
+        assert "lpmlab lab up" in got["fix"]
+    else:
+        assert out == ""
     assert LabNotRunningError.code in err
     assert "lpmlab lab up" in err
     assert str(home) in err  # says where it looked

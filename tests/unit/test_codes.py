@@ -7,12 +7,10 @@ import ast
 import inspect
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from lpmlab import codes, errors
-from lpmlab.adapter.connection import DomainInfo
 from lpmlab.cli import (
     chsyscfg,
     chsysstate,
@@ -27,9 +25,8 @@ from lpmlab.errors import LpmlabError, NotFoundError
 from lpmlab.fabric.plan import LabPlan
 from lpmlab.hmc import snapshot, system
 from lpmlab.hmc import validation as V
-from lpmlab.hmc.system import Hmc
 from lpmlab.topology import load
-from tests.unit.fakes import FakeFrames
+from tests.unit.fakes import LabHmc
 
 PACKAGE = Path(__file__).resolve().parents[2] / "lpmlab"
 SOURCES = sorted(PACKAGE.rglob("*.py"))
@@ -138,36 +135,6 @@ def test_validation_reports_raise_the_class_of_their_first_code():
 
 
 # -- HSCL8012 exits the same way everywhere ----------------------------------------------------
-class LabHmc(FakeFrames):
-    """Hmc over the default topology: every partition defined (running) where the topology
-    puts it, every VIOS running; nothing migrating. The lookups are Hmc's own."""
-
-    placements = Hmc.placements
-    locate = Hmc.locate
-    not_found = Hmc.not_found
-    domain = Hmc.domain
-
-    def domains_on(self, frame: str) -> list[DomainInfo]:
-        return [DomainInfo(p.name, "", "running", True,
-                           {"lpar_id": str(p.lpar_id), "lpar_env": "aixlinux"}, False)
-                for p in self.topology.partitions_on(frame)]
-
-    def lpar_records(self, frame: str, *, rmc: bool = True) -> list[dict[str, Any]]:
-        frame = self.frame_name(frame)
-        recs = [{"name": v.name, "lpar_id": v.lpar_id, "lpar_env": "vioserver",
-                 "state": "Running", "rmc_ipaddr": str(v.address)}
-                for v in self.topology.vios_on(frame)]
-        return recs + [{"name": p.name, "lpar_id": p.lpar_id, "lpar_env": "aixlinux",
-                        "state": "Running", "rmc_ipaddr": str(p.address)}
-                       for p in self.topology.partitions_on(frame)]
-
-    def active_migration(self, partition: str) -> None:
-        return None
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture
 def lab(tmp_path, monkeypatch):
     hmc = LabHmc(LabPlan.for_topology(load(), tmp_path))

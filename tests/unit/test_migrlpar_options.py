@@ -564,3 +564,54 @@ def test_set_settings_returns_what_it_set(lab):
         inactive_prof_policy="prof")).execute()
     assert got.settings == {"sys1": {"inactive_prof_policy": "prof"},
                             "sys2": {"inactive_prof_policy": "prof"}}
+
+
+# -- --json ------------------------------------------------------------------------------------
+def test_validate_json_lists_warnings_with_code_message_fix_and_object(lab, capsys):
+    lab.snap = dataclasses.replace(lab.snap, vios={
+        n: dataclasses.replace(v, time_ref=False) for n, v in lab.snap.vios.items()})
+    rc, out, err = run([*VAL, "--json"], capsys)
+    doc = json.loads(out)
+    assert rc == 0 and doc["exit_code"] == 0 and "HSCLL559" in err  # -o v prints details
+    assert (doc["operation"], doc["managed_system"], doc["target"]) == ("v", "sys1", "sys2")
+    (p,) = doc["partitions"]
+    assert p["name"] == "lpar1" and p["ok"] is True
+    found = {f["code"]: f for f in p["findings"]}
+    assert set(found) == {"HSCLL559"}
+    assert found["HSCLL559"]["severity"] == "warning"
+    assert {"object", "message", "fix", "check"} <= set(found["HSCLL559"])
+
+
+def test_validate_json_failure_has_the_error_and_every_finding(lab, capsys):
+    lab.snap = dataclasses.replace(lab.snap, storage_shared={})
+    rc, out, err = run([*VAL, "--redundantvios", "1", "--json"], capsys)
+    doc = json.loads(out)
+    assert rc == doc["exit_code"] == MigrationError.exit_code
+    assert err.startswith("HSCLL560 ")  # the text stays on stderr
+    (p,) = doc["partitions"]
+    assert p["ok"] is False and p["error"]["code"] == "HSCLL560"
+    assert p["error"]["exit_code"] == MigrationError.exit_code and p["error"]["fix"]
+    assert [f["code"] for f in p["error"]["findings"]] == ["HSCLL560", "HSCLL561"]
+
+
+def test_migrate_json_names_the_migration_and_its_steps(lab, capsys):
+    rc, out, err = run([*MIG, "--json", "--steps", "1"], capsys)
+    doc = json.loads(out)
+    assert rc == 0 and err == ""
+    (p,) = doc["partitions"]
+    rec = MigrationStore(lab.plan.console().db_path).latest("lpar1", 1)[0]
+    assert p["migration_id"] == rec.id and p["job"] == {"downtime": 80}
+    assert [s["step"] for s in doc["steps"]] == ["validate", "transfer", "complete"]
+
+
+def test_a_migrlpar_error_before_any_partition_is_json_too(lab, capsys):
+    rc, out, err = run(["-o", "v", "-m", "sys9", "-t", "sys2", "-p", "lpar1", "--json"], capsys)
+    assert rc == NotFoundError.exit_code and "HSCL8011" in err
+    assert json.loads(out)["error"]["code"] == "HSCL8011"
+
+
+def test_set_json_shows_the_settings(lab, capsys):
+    rc, out, err = run([*SET_MSP, "num_active_migrations_configured=2", "--json"], capsys)
+    assert (rc, err) == (0, "")
+    assert json.loads(out) == {"operation": "set", "resource": "lpar", "settings": {
+        "vios2": {"num_active_migrations_configured": 2, "concurr_migration_perf_level": 3}}}
