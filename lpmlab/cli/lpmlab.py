@@ -60,6 +60,9 @@ def parser() -> HmcArgumentParser:
     demo.add_argument("--dirty-rate", type=int, default=64, help="MiB/s the guest dirties")
     demo.add_argument("--wss", type=int, default=128, help="working set MiB")
     demo.add_argument("--json", action="store_true", help="results as JSON on stdout")
+    comp = sub.add_parser("completion", help="print a shell completion script for lpmlab and "
+                          "the HMC commands: source <(lpmlab completion bash)")
+    comp.add_argument("shell", choices=["bash", "zsh"])
     return p
 
 
@@ -89,6 +92,11 @@ def main(argv: Sequence[str]) -> int:
         print(json.dumps({"digest": img.digest, "kernel": str(img.kernel),
                           "initrd": str(img.initrd), "kernel_version": img.kernel_version},
                          indent=2))
+        return 0
+    if args.group == "completion":
+        from lpmlab.cli.completion import SHELLS
+
+        sys.stdout.write(SHELLS[args.shell]())
         return 0
     if args.group == "demo":
         from lpmlab.cli.progress import MigrationProgress

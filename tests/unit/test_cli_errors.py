@@ -105,3 +105,15 @@ def test_lssyscfg_lpar_without_system_is_a_usage_error_before_the_lab(home, caps
     assert rc == 2
     assert "-m" in err
 
+
+
+def test_every_command_answers_version(capsys):
+    """lpmlab itself and every HMC command: ``--version`` prints the lpmlab version, exit 0."""
+    from lpmlab import __version__
+    from lpmlab.cli import completion
+
+    for name, p in completion.parsers().items():
+        with pytest.raises(SystemExit) as done:
+            p.parse_args(["--version"])
+        assert done.value.code == 0
+        assert capsys.readouterr().out == f"{name} (lpmlab {__version__})\n"
