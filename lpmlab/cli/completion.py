@@ -4,7 +4,7 @@ The script's words are read from the commands' own argparse parsers (subcommands
 the choices an option takes), so it cannot drift from them. zsh gets the same functions
 through its bash completion emulation (``bashcompinit``).
 
-    source <(lpmlab completion bash)        # or: lpmlab completion zsh > ~/.zfunc/_lpmlab
+    source <(lpmlab completion bash)        # zsh, after compinit: source <(lpmlab completion zsh)
 """
 
 from __future__ import annotations
