@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -85,10 +86,11 @@ def ssh_rtt(lab: Lab, name: str) -> float:
 
 
 class Demo:
-    """``observer`` is told each migration's progress (the command passes its printer)."""
+    """``observer`` makes what is told each migration's progress, a new one per hop (the
+    command passes its printer's class)."""
 
     def __init__(self, partition: str = "lpar1", dirty_rate: int = 64, wss: int = 128,
-                 observer: TelemetryObserver | None = None) -> None:
+                 observer: Callable[[], TelemetryObserver] | None = None) -> None:
         self.partition = partition
         self.dirty_rate = dirty_rate
         self.wss = wss
@@ -104,7 +106,8 @@ class Demo:
         before = ssh_rtt(lab, self.partition)
         disk_before = verify_disk(lab, self.partition)
         log.progress(f"demo: migrlpar -o m -m {source} -t {dest} -p {self.partition}")
-        result = LiveMigration(hmc, self.partition, source, dest, observer=self.observer).run()
+        result = LiveMigration(hmc, self.partition, source, dest,
+                               observer=self.observer() if self.observer else None).run()
         after = ssh_rtt(lab, self.partition)
         disk_after = verify_disk(lab, self.partition)
         j = result.stats

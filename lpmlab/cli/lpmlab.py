@@ -103,7 +103,7 @@ def main(argv: Sequence[str]) -> int:
         from lpmlab.demo import Demo
 
         return Demo(args.partition, args.dirty_rate, args.wss,
-                    observer=MigrationProgress()).run(as_json=args.json)
+                    observer=MigrationProgress).run(as_json=args.json)
     return 2
 
 

@@ -70,7 +70,7 @@ class MigrationProgress:
             # its one-second window) only until a pass has ended
             if s.get("pass_dirty_rate_bps") is not None:
                 st.dirty, st.pass_rate = s["pass_dirty_rate_bps"], True
-            elif s.get("dirty_rate_bps") is not None and not st.pass_rate:
+            elif s.get("dirty_rate_bps") and not st.pass_rate:  # its 0 means "no window yet"
                 st.dirty = s["dirty_rate_bps"]
             if st.processed is not None and st.remaining is not None:
                 total = st.processed + st.remaining
