@@ -113,7 +113,7 @@ class TestStopped:
             out = running.wait()
         finally:
             msp.limit_bandwidth(None)
-            mobile_partition.run("echo 0 0 > /run/lpm-dirty.ctl; pkill lpm-dirty")
+            mobile_partition.run("echo 0 0 > /run/lpm-dirty.ctl; killall lpm-dirty")
         assert out.code == "HSCLL408" and out.state == "Migration Stopped"
         assert out.frame == home
         assert [h.hook for h in out.hooks["post"]] == ["10-post"]

@@ -4,6 +4,7 @@
 # "running", and holds still while it is "paused" (the pre hook pauses it for the move).
 # Each line carries the registration generation, so a test can see the post hook ran.
 mkdir -p /var/lib/journal /run/journal
+echo $$ > /run/journal/pid
 echo running > /run/journal/state
 [ -f /run/journal/registered ] || echo 1 > /run/journal/registered
 n=$(wc -l < /var/lib/journal/journal 2>/dev/null || echo 0)
