@@ -255,7 +255,10 @@ int main(int argc, char **argv)
 						wset_resize(&w, wss);
 				}
 				owed = 0.0;
-				log.start = 0; /* a new setting starts a new pass */
+				/* a new setting starts a new, whole pass: from the first page, or the
+				 * first pass after it would be a part of one */
+				w.cursor = 0;
+				log.start = 0;
 			}
 		}
 		if (t >= next_stat) {
