@@ -259,6 +259,8 @@ int main(int argc, char **argv)
 				 * first pass after it would be a part of one */
 				w.cursor = 0;
 				log.start = 0;
+				/* passes under the old setting are not comparable with the new ones */
+				log.n = log.next = 0;
 			}
 		}
 		if (t >= next_stat) {
