@@ -148,7 +148,11 @@ def test_destination_hypervisor_down(lab):
     pid = int((lab.plan.frame("sys2").dir / "libvirtd.pid").read_text())
     subprocess.run(["kill", str(pid)], check=True)
     try:
-        time.sleep(1)
+        # until it has exited: 'lab up' must not find a daemon that is still shutting down
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists():
+            assert time.monotonic() < deadline, f"libvirtd {pid} still runs 30 s after SIGTERM"
+            time.sleep(0.2)
         refused(validate(), "HSCLL502")
     finally:
         cli("lpmlab", "lab", "up", check=True)
