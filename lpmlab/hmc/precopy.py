@@ -363,6 +363,7 @@ def summarize(samples: list[Sample], wall_s: float | None = None) -> dict[str, A
     done = next((s for s in reversed(samples) if s.get("kind") == "completed"), None)
     its = [s["iteration"] for s in samples if s.get("iteration") is not None]
     last = done or (samples[-1] if samples else {})
+    pass_rates = [p["dirty_rate_bps"] for p in passes(samples)]
     out: dict[str, Any] = {
         "iterations": max(its) if its else None,
         "iteration_events": sum(1 for s in samples if s.get("kind") == "iteration"),
@@ -376,8 +377,8 @@ def summarize(samples: list[Sample], wall_s: float | None = None) -> dict[str, A
         "max_throttle_pct": max((s.get("throttle_pct") or 0 for s in samples), default=0),
         "max_dirty_rate_bps": max((s.get("dirty_rate_bps") or 0 for s in samples), default=0),
         # a pass that found nothing dirty counts: an idle partition's mean is 0
-        "pass_dirty_rate_bps": _mean_of_all([p["dirty_rate_bps"] for p in passes(samples)]),
-        "max_pass_dirty_rate_bps": max((p["dirty_rate_bps"] or 0 for p in passes(samples)),
+        "pass_dirty_rate_bps": _mean_of_all(pass_rates),
+        "max_pass_dirty_rate_bps": max((r or 0 for r in pass_rates),
                                        default=0),
         "zero_pages": last.get("zero_pages"), "normal_pages": last.get("normal_pages"),
         "normal_bytes": last.get("normal_bytes"),
