@@ -64,9 +64,12 @@ class JobWatcher:
 
     def __init__(self, dom: libvirt.virDomain, on_sample: Callable[[Sample], None], *,
                  on_job: Callable[[], None] | None = None, poll_s: float = 0.5,
-                 first_poll_s: float = 0.05) -> None:
+                 first_poll_s: float = 0.05,
+                 on_switchover: Callable[[], None] | None = None) -> None:
         self.dom = dom
         self.on_job = on_job  # once, when the job is first seen (controls set mid-job)
+        # when the source pauses for the last pass (libvirt's suspended/migrated event)
+        self.on_switchover = on_switchover
         self.first_poll_s = first_poll_s
         self.conn = dom.connect()
         self.on_sample = on_sample
@@ -98,6 +101,15 @@ class JobWatcher:
             self._pending.append((t, "iteration", iteration))
             self._cond.notify()
 
+    def _on_lifecycle(self, _conn: Any, dom: Any, event: int, detail: int,
+                      _opaque: Any) -> None:
+        if (dom.UUIDString() != self._uuid or event != libvirt.VIR_DOMAIN_EVENT_SUSPENDED
+                or detail != libvirt.VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED):
+            return
+        with self._cond:
+            self._pending.append((self.now(), "switchover", None))
+            self._cond.notify()
+
     def _on_completed(self, _conn: Any, dom: Any, params: dict[str, Any], _opaque: Any) -> None:
         if dom.UUIDString() != self._uuid:
             return
@@ -117,6 +129,9 @@ class JobWatcher:
                     self.dom, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
                     self._on_completed, None),
             ]
+            if self.on_switchover is not None:
+                self._callbacks.append(self.conn.domainEventRegisterAny(
+                    self.dom, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None))
         except libvirt.libvirtError as exc:
             raise HypervisorError(f"cannot watch the migration of {self.dom.name()}: {exc}") \
                 from exc
@@ -194,6 +209,13 @@ class JobWatcher:
             read_at = self._last_read
         for item in pending:
             t, kind, payload = item
+            if kind == "switchover":
+                if self.on_switchover is not None:
+                    try:
+                        self.on_switchover()
+                    except Exception as exc:  # noqa: BLE001 - recorded; the watch goes on
+                        self.errors.append(f"switchover: {exc}")
+                continue
             if kind == "iteration":
                 if item is iterations[-1] and stats:
                     sample = sample_from_stats(stats, t=t, kind="iteration", iteration=payload)

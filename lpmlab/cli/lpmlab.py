@@ -51,6 +51,9 @@ def parser() -> HmcArgumentParser:
                      "--compare)")
     rep.add_argument("--json", action="store_true", help="the report document on stdout")
     rep.add_argument("--no-plot", action="store_true", help="no PNG/SVG and no terminal plot")
+    from lpmlab.cli.fault import add_parser as add_fault_parser
+
+    add_fault_parser(sub)
     img = sub.add_parser("image", help="partition boot images")
     imgsub = img.add_subparsers(dest="verb", required=True)
     b = imgsub.add_parser("build", help="build (or reuse) the partition image")
@@ -81,6 +84,10 @@ def main(argv: Sequence[str]) -> int:
         from lpmlab.cli.workload import workload
 
         return workload(args)
+    if args.group == "fault":
+        from lpmlab.cli.fault import fault
+
+        return fault(args)
     if args.group == "report":
         from lpmlab.cli.report import report
 

@@ -37,7 +37,7 @@ from lpmlab.hmc.operations import (
     MigrlparRequest,
     SetSettings,
 )
-from lpmlab.hmc.precopy import SCHEDULES, Controls, TelemetryObserver
+from lpmlab.hmc.precopy import DEFAULT_STALL_S, SCHEDULES, Controls, TelemetryObserver
 from lpmlab.hmc.validation import OVERRIDE_CHOICES
 
 PARTIAL = 100
@@ -60,6 +60,7 @@ OPTION_OPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "--auto-converge": ("auto_converge", ("m",)),
     "--postcopy": ("postcopy", ("m",)),
     "--schedule": ("schedule", ("m",)),
+    "--stall-timeout": ("stall_timeout", ("m",)),
     "--noprogress": ("noprogress", ("m",)),
     "--progress": ("force_progress", ("m",)),
     "--ip": ("remote_ip", ("m", "v", "r")),
@@ -127,6 +128,9 @@ def parser() -> HmcArgumentParser:
     conv.add_argument("--schedule", choices=list(SCHEDULES),
                       help="what to do iteration by iteration while pre-copy makes no "
                            "progress (default none)")
+    conv.add_argument("--stall-timeout", type=float, metavar="SECONDS",
+                      help="end the migration (HSCLL455) when its stream moves nothing this "
+                           f"long (default {DEFAULT_STALL_S:g}; 0 = never)")
     conv.add_argument("--noprogress", action="store_true",
                       help="no live progress on stderr")
     conv.add_argument("--progress", dest="force_progress", action="store_true",
@@ -139,7 +143,9 @@ def controls(args: argparse.Namespace) -> Controls:
     """The convergence controls of ``-o m`` (a bad one raises before anything starts)."""
     return Controls(mover_bandwidth_mib=args.mover_bandwidth, max_speed_mib=args.max_speed,
                     max_downtime_ms=args.max_downtime, auto_converge=args.auto_converge,
-                    postcopy=args.postcopy, schedule=args.schedule or "none")
+                    postcopy=args.postcopy, schedule=args.schedule or "none",
+                    stall_timeout_s=DEFAULT_STALL_S if args.stall_timeout is None
+                    else args.stall_timeout)
 
 
 def _missing(what: str) -> UsageError:

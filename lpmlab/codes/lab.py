@@ -40,5 +40,27 @@ CODES: tuple[Code, ...] = (
        "No migration {obj} in the HMC's records or in {folder}.",
        "give a migration ID or a partition name (the latest of its migrations); list them "
        "with 'lslparmigr -r lpar -m sys1' or see the ID printed by 'migrlpar -o m -v'"),
+    # -- lpmlab fault
+    _c("LPM1020", E.UsageError, "a fault named to 'lpmlab fault' is in the catalogue",
+       "There is no fault {obj}.",
+       "choose one of: {names} ('lpmlab fault list' describes them)"),
+    _c("LPM1021", E.UsageError, "--when names a point of a migration",
+       "--when {obj} is not a point of a migration.",
+       "give now, transferring, pass:N (N >= 1), switchover or phase:check|pre|post"),
+    _c("LPM1022", E.UsageError, "a fault's argument and options fit it",
+       "Fault {obj} cannot be used that way: {detail}.",
+       "see 'lpmlab fault list' for what each fault takes"),
+    _c("LPM1023", E.NotFoundError, "the object a fault hits is in the lab",
+       "The fault cannot find its target {obj}: {detail}.",
+       "name the target (-p, --vios, -m), or bring the lab back first ('lpmlab lab "
+       "status', 'migrlpar -o r')"),
+    _c("LPM1024", E.MigrationError, "a fault of a migration has a migration under way",
+       "Fault {obj} hits a migration, and partition {lpar} is not migrating.",
+       "arm it for the next migration with --when transferring (or pass:N, switchover), or "
+       "start 'migrlpar -o m' first"),
+    _c("LPM1025", E.NotFoundError, "'lpmlab fault clear' names faults that are armed or in "
+       "force",
+       "No armed or active fault {obj}.",
+       "faults armed or in force: {active} (see 'lpmlab fault list')"),
     _c("LPM2001", E.HypervisorError, "libvirt refused or failed an operation"),
 )

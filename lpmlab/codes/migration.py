@@ -95,6 +95,12 @@ CODES: tuple[Code, ...] = (
        "stopped.",
        "it already runs on {dest}; wait for the rest of its memory to follow (lslparmigr -r "
        "lpar -m {sys})"),
+    _c("HSCLL455", _MIG, "the migration's stream keeps moving (a stalled transfer ends)",
+       "The migration of partition {obj} stalled and was stopped: {detail}.",
+       "the partition keeps running on {sys}; find what broke the path with 'lpmlab lab "
+       "status' and 'lpmlab fault list' (a mover link, an MSP, a VIOS's storage), repair it "
+       "('lpmlab fault clear' or 'lpmlab lab up') and migrate again; --stall-timeout sets "
+       "how long a transfer may move nothing (0 = never)"),
     # -- another HMC
     _c("HSCLL470", _MIG, "the remote HMC accepts the user's password (mkauthkeys)",
        "The remote HMC {obj} refused the password of {user}.",

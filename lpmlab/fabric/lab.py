@@ -121,6 +121,7 @@ class Lab:
             ("partition image", self._stage_image),
             ("keys and initrd", self._stage_keys),
             ("provision (playbooks/lab.yml)", self._stage_playbook),
+            ("faults in force undone", lambda s: self._stage_faults()),
             ("partitions answer SSH", lambda s: self._stage_wait_ssh(s, ssh_deadline_s)),
         ]
         for name, fn in stages:
@@ -132,6 +133,17 @@ class Lab:
             log.progress(f"lab up: {name} done in {dt:.1f}s{' - ' + detail if detail else ''}")
             state.save(self.plan.state_file)
         return report
+
+    def _stage_faults(self) -> str:
+        """``lab up`` puts back what ``lpmlab fault`` broke (the playbook restarted the
+        daemons and targets already)."""
+        from lpmlab.fabric import faults
+
+        done = faults.undo_all(self.plan, why="lab up",
+                               skip=frozenset({"start_frame", "start_target"}))
+        for line in done:
+            log.progress(f"  {line}")
+        return f"{len(done)} fault(s)" if done else ""
 
     def _state_for_up(self) -> LabState:
         t = self.plan.topology
@@ -300,6 +312,11 @@ class Lab:
                     v["msp"] = f"down ({exc.message})"
             out["vios"][vp.vios.name] = v
         out["hmcs"] = {cp.name: console_status(cp) for cp in self.plan.consoles()}
+        from lpmlab.fabric.faults import Ledger
+
+        out["faults"] = [{"id": e.id, "name": e.name, "state": e.state, "when": e.when,
+                          "target": e.target, "detail": e.detail}
+                         for e in Ledger(self.plan.dir).active()]
         for fname, f in out["frames"].items():
             for dname, dstate in f.get("domains", {}).items():
                 out["partitions"].setdefault(dname, []).append(f"{fname}:{dstate}")

@@ -30,7 +30,7 @@ from lpmlab.errors import (
 )
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
-from lpmlab.hmc import artifacts, hooks, msp_settings, precopy, snapshot, vcpu
+from lpmlab.hmc import artifacts, faults, hooks, msp_settings, precopy, snapshot, vcpu
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.attributes import MigrationAttributes
 from lpmlab.hmc.destination import (
@@ -119,6 +119,8 @@ class LiveMigration:
         self.controls = controls or precopy.Controls()
         self.observer = observer
         self._schedule_stop: str | None = None  # why a schedule aborted the transfer
+        self._stall_stop: str | None = None     # why the stall watch aborted it
+        self.trigger: faults.FaultTrigger | None = None  # faults armed for this migration
 
     def close(self) -> None:
         """Let go of what the migration held open (a session with the remote HMC)."""
@@ -212,6 +214,8 @@ class LiveMigration:
         rec.phase("validate", seconds=round(time.monotonic() - t0, 3),
                   warnings=[f.code for f in report.warnings])
         self._claim_or_drop(rec)
+        self.trigger = faults.FaultTrigger(hmc, rec, lambda: hmc.store.save(rec))
+        self.trigger.claim()
         # one RMC channel for every OS step (hooks, processors); its TCP session moves with
         # the partition, and it reconnects if it has to
         partition_os = hooks.PartitionOS(hmc.rmc(self.partition), self.wait_s)
@@ -232,6 +236,7 @@ class LiveMigration:
             rec.stats["hmc_error"] = exc.render()  # what the user was told, for the folder
             raise
         finally:
+            self.trigger.close()
             partition_os.channel.close()
             if self.controls.mover_mbit is not None and src_msp is not None:
                 with contextlib.suppress(FabricError):
@@ -327,6 +332,8 @@ class LiveMigration:
 
     def _os_phase(self, partition_os: hooks.PartitionOS, rec: MigrationRecord | None,
                   phase: str) -> hooks.PhaseResult:
+        if rec is not None and self.trigger is not None:
+            self.trigger.at(f"phase:{phase}")
         res = partition_os.run(phase, at_least=hooks.PartitionOS.POST_MIN_S
                                if phase in ("post", "undocheck") else 0.0)
         if rec is not None:
@@ -402,7 +409,8 @@ class LiveMigration:
             rec.phase("complete")
             rec.state, rec.result = "Migration Complete", "success"
         except (HypervisorError, FabricError, RmcError) as exc:
-            message = (exc.message if self._schedule_stop is None
+            message = (f"the transfer stalled: {self._stall_stop}" if self._stall_stop
+                       else exc.message if self._schedule_stop is None
                        else f"pre-copy did not converge: {self._schedule_stop}")
             if rmc is not None:
                 # still (or again) on the source: give the partition its processors back
@@ -440,6 +448,9 @@ class LiveMigration:
                                   id=rec.id) from exc
             rec.state, rec.result = "Migration Failed", "failed"
             rec.phase("failed", error=message)
+            if self._stall_stop is not None and where == self.source:
+                raise codes.error("HSCLL455", obj=self.partition, sys=self.source,
+                                  detail=self._stall_stop) from exc
             if where == self.source:
                 raise codes.error("HSCLL406", obj=self.partition, sys=self.source,
                                   detail=message) from exc
@@ -466,10 +477,15 @@ class LiveMigration:
         completed job's statistics, as the destination keeps them."""
         telemetry = precopy.Telemetry(self.partition, rec.id, self.hmc.store, self.controls,
                                       self.observer)
+        trigger = self.trigger
         watcher = tele.JobWatcher(dom, telemetry.on_sample,
                                   on_job=lambda: self._apply_all(watcher,
-                                                                 telemetry.runner.initial()))
+                                                                 telemetry.runner.initial()),
+                                  on_switchover=(lambda: trigger.at("switchover"))
+                                  if trigger is not None and trigger.waiting else None)
         telemetry.act = lambda a: self._apply_all(watcher, [a])
+        if trigger is not None and trigger.waiting:
+            telemetry.taps.append(trigger.on_sample)
         guard = None
         if req.postcopy:
             port = rec.port or 0
@@ -512,6 +528,10 @@ class LiveMigration:
             elif a.kind == "abort":
                 self._schedule_stop = (f"schedule {self.controls.schedule} stopped it after "
                                        f"{a.reason}")
+                watcher.abort()
+            elif a.kind == "stall":
+                self._stall_stop = a.reason
+                _log.info("transfer stalled: aborting it", reason=a.reason)
                 watcher.abort()
 
 

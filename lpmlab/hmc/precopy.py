@@ -19,6 +19,7 @@ Sample = dict[str, Any]
 MIB = 1024 * 1024
 DEFAULT_DOWNTIME_MS = 300   # QEMU's downtime-limit, which libvirt leaves alone
 PROGRESS = 0.9              # a pass progresses when it leaves < 90 % of the best so far
+DEFAULT_STALL_S = 30.0      # a stream that moves nothing this long is given up (0 = never)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Controls:
     auto_converge: bool = False               # QEMU throttles the vCPUs while it falls behind
     postcopy: bool = False                    # opt-in: LPM has no post-copy
     schedule: str = "none"
+    stall_timeout_s: float = DEFAULT_STALL_S  # no byte sent this long ends it (0 = never)
 
     def __post_init__(self) -> None:
         """Controls that cannot work never exist: UsageError before anything starts."""
@@ -78,6 +80,10 @@ class Controls:
             if value is not None and value < lo:
                 raise UsageError(f"{name} {value}: must be at least {lo}",
                                  fix=f"give a positive number, or leave {name} out")
+        if not 0 <= self.stall_timeout_s <= 86400:
+            raise UsageError(f"--stall-timeout {self.stall_timeout_s:g}: must be 0 (never) to "
+                             "86400 seconds", fix="give the seconds without progress after "
+                             f"which the migration ends (default {DEFAULT_STALL_S:g})")
 
     @property
     def plan(self) -> Schedule:
@@ -165,6 +171,34 @@ class ScheduleRunner:
         return a
 
 
+@dataclass
+class StallWatch:
+    """Ends a transfer whose stream stopped moving, as a real HMC fails a migration by
+    itself: no byte sent for ``timeout_s`` (a cut mover link, a dead relay)."""
+
+    timeout_s: float
+    sent: int = -1
+    since: float | None = None      # sample time of the last progress
+    stalled_s: float = 0.0
+    fired: bool = False
+
+    def on_sample(self, s: Sample) -> Action | None:
+        t = s.get("t")
+        if self.fired or t is None or s.get("kind") == "completed":
+            return None
+        sent = s.get("data_processed")
+        if sent is not None and sent > self.sent:
+            self.sent, self.since = sent, t
+        if self.since is None:
+            self.since = t
+        self.stalled_s = t - self.since
+        if self.timeout_s and self.stalled_s >= self.timeout_s:
+            self.fired = True
+            return Action("stall", None, f"no data moved for {self.stalled_s:.0f} s "
+                                         f"(--stall-timeout {self.timeout_s:g})")
+        return None
+
+
 def fmt_rate(bps: float | None) -> str:
     return "-" if bps is None else f"{bps / MIB:.1f} MiB/s"
 
@@ -248,6 +282,8 @@ class Telemetry:
         self.samples: list[Sample] = []
         self.runner = ScheduleRunner(controls)
         self.watch = ConvergenceWatch(partition, controls)
+        self.stall = StallWatch(controls.stall_timeout_s)
+        self.taps: list[Callable[[Sample], None]] = []  # e.g. the armed faults' points
         self.act: Callable[[Action], None] = lambda a: None
         self._flushed = 0
         self._last_flush = 0.0
@@ -267,11 +303,16 @@ class Telemetry:
         text = self.watch.on_sample(s, self.runner.downtime_ms)
         if text and self.observer is not None:
             self.observer.warning(self.partition, text)
-        for action in self.runner.on_sample(s):
+        stall = self.stall.on_sample(s)
+        if self.stall.stalled_s >= 1.0 and s.get("kind") != "completed":
+            s["stalled_s"] = round(self.stall.stalled_s, 1)  # lslparmigr shows it
+        for action in [*self.runner.on_sample(s), *([stall] if stall else [])]:
             try:
                 self.act(action)
             except Exception as exc:  # noqa: BLE001 - recorded; the migration goes on
                 self.errors.append(f"{action.kind}: {exc}")
+        for tap in self.taps:
+            tap(s)
         if time.monotonic() - self._last_flush >= self.FLUSH_S or s.get("kind") == "completed":
             self.flush()
 
@@ -291,6 +332,7 @@ class Telemetry:
         the controls are the record's ``stats.controls``)."""
         return {"schedule_actions": self.runner.log,
                 "convergence_warning": self.watch.warning, "control_errors": self.errors,
+                "stalled": self.stall.fired,
                 "samples": len(self.samples)}
 
 

@@ -41,8 +41,8 @@ def test_migrlpar_operations(script):
 
 def test_lab_verbs(script):
     assert offered(script, "lpmlab lab ") == ["up", "down", "status", "console"]
-    assert offered(script, "lpmlab ") == ["lab", "partition", "workload", "report", "image",
-                                          "demo", "completion"]
+    assert offered(script, "lpmlab ") == ["lab", "partition", "workload", "report", "fault",
+                                          "image", "demo", "completion"]
     assert offered(script, "lpmlab completion ") == ["bash", "zsh"]
 
 
