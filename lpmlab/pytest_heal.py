@@ -70,6 +70,7 @@ class Healer:
     def heal(self) -> list[str]:
         """Heal; the actions taken (empty when the partition was fine)."""
         t0 = time.monotonic()
+        self._clear_faults()
         found = self.found()
         if found.live:
             found = self._wait_live_end(found)
@@ -91,6 +92,18 @@ class Healer:
         self._disk_writer()
         self.seconds = time.monotonic() - t0
         return self.actions
+
+    def _clear_faults(self) -> None:
+        """Faults a test left armed or in force (lpmlab fault) are undone first: a cut link
+        or a dead hypervisor would defeat every other step."""
+        from lpmlab.fabric.faults import Ledger
+
+        active = Ledger(self.lab.plan.dir).active()
+        if not active:
+            return
+        cp = self.run("lpmlab", "fault", "clear")
+        self.actions.append(f"cleared fault(s) {', '.join(e.id + ' ' + e.name for e in active)}"
+                            f" (lpmlab fault clear: exit {cp.returncode})")
 
     def _cmd(self, found: Found, did: str, *argv: str) -> Any:
         cp = self.run(*argv)

@@ -19,6 +19,9 @@ pytest-testinfra's are):
   installed (and removed afterwards).
 - ``lpmlab_migrate``: ``lpmlab_migrate(dest=None, **options)`` -> ``MigrationOutcome``
   (phases, each hook's output and exit code, timings, bytes, final frame).
+  ``lpmlab_migrate(fault="mover-link-cut", when="pass:2")`` arms a fault (``lpmlab fault``)
+  for that migration; the outcome also says what the fault did, where the partition was
+  right after, and how the lab was brought back (faults cleared, ``migrlpar -o r``).
 
 The short names ``hmc``, ``mobile_partition`` and ``migrate`` are aliases of the last three.
 
@@ -28,12 +31,13 @@ docs/pytest-plugin.md has the reference and docs/examples/ a complete example.
 from __future__ import annotations
 
 import contextlib
+import json
 import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +86,11 @@ class MigrationOutcome:
     frame: str | None  # where the partition is defined afterwards
     wall_s: float
     samples: list[dict[str, Any]] = field(default_factory=list)  # pre-copy telemetry
+    # with a fault: its ledger entry, the copies right after, what brought the lab back
+    fault: dict[str, Any] | None = None
+    copies: list[tuple[str, str]] = field(default_factory=list)  # (frame, libvirt state)
+    recovery: list[str] = field(default_factory=list)
+    recovery_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -184,6 +193,35 @@ class Hmc:
             raise AssertionError(f"{shlex.join(argv)} exited {cp.returncode}:\n{cp.stderr}")
         return cp
 
+    def fault(self, name: str, *args: str, when: str = "now", partition: str | None = None,
+              **options: str | float) -> dict[str, Any]:
+        """``lpmlab fault NAME ARGS --when WHEN``: its ledger entry (``options`` become
+        ``--vios``, ``--side``, ``--for`` ... flags)."""
+        argv = ["lpmlab", "fault", name, *args, "--when", when, "--json"]
+        if partition:
+            argv += ["-p", partition]
+        for key, value in options.items():
+            argv += [f"--{key.rstrip('_').replace('_', '-')}", str(value)]
+        return json.loads(self.run(*argv, check=True).stdout)[0]
+
+    def fault_entry(self, fid: str) -> dict[str, Any] | None:
+        from lpmlab.fabric.faults import Ledger
+        from lpmlab.paths import lab_dir
+
+        return next((asdict(e) for e in Ledger(lab_dir()).entries() if e.id == fid), None)
+
+    def clear_faults(self) -> subprocess.CompletedProcess:
+        return self.run("lpmlab", "fault", "clear", check=True)
+
+    def copies(self, partition: str) -> list[tuple[str, str]]:
+        from lpmlab.hmc.system import Hmc as Controller
+
+        c = Controller.open()
+        try:
+            return [(p.frame, p.info.state) for p in c.placements(partition)]
+        finally:
+            c.close()
+
     def where(self, partition: str) -> list[str]:
         """Every frame the partition is defined on (exactly one, when all is well)."""
         from lpmlab.hmc.system import Hmc as Controller
@@ -232,15 +270,23 @@ class Hmc:
         return [*argv, *extra]
 
     def migrate(self, partition: str, dest: str | None = None, *, attrs: str | None = None,
-                wait_minutes: int | None = None, extra: tuple[str, ...] = ()
+                wait_minutes: int | None = None, extra: tuple[str, ...] = (),
+                fault: str | None = None, when: str = "transferring",
+                fault_args: tuple[str, ...] = (), fault_options: dict[str, Any] | None = None
                 ) -> MigrationOutcome:
         """``migrlpar -o m`` of ``partition`` from where it is to ``dest`` (default: the
-        other frame of a two-frame lab)."""
+        other frame of a two-frame lab); with ``fault``, that fault armed for ``when``."""
         source, dest = self._route(partition, dest)
+        entry = (self.fault(fault, *fault_args, when=when, partition=partition,
+                            **(fault_options or {})) if fault else None)
         started, t0 = time.time(), time.monotonic()
         cp = self.run(*self._argv(partition, source, dest, attrs, wait_minutes, extra))
-        return self.outcome(partition, source, dest, cp.returncode, cp.stderr, started,
-                            time.monotonic() - t0)
+        out = self.outcome(partition, source, dest, cp.returncode, cp.stderr, started,
+                           time.monotonic() - t0)
+        if entry is not None:
+            out.fault = self.fault_entry(entry["id"])
+            out.copies = self.copies(partition)
+        return out
 
     def start_migration(self, partition: str, dest: str | None = None, *,
                         attrs: str | None = None, wait_minutes: int | None = None,
@@ -447,9 +493,23 @@ def mobile_partition(lpmlab_partition: MobilePartition) -> MobilePartition:
 @pytest.fixture
 def lpmlab_migrate(lpmlab_partition: MobilePartition, lpmlab_hmc: Hmc
                    ) -> Callable[..., MigrationOutcome]:
-    """``lpmlab_migrate(dest=None, attrs=None, wait_minutes=None)`` the test's partition."""
+    """``lpmlab_migrate(dest=None, attrs=None, wait_minutes=None, fault=None,
+    when="transferring")`` the test's partition. After a fault the lab is brought back the
+    way an administrator would (faults cleared, ``migrlpar -o r``, ``--force`` only where
+    the error asks for it) so the test can go on; the outcome says what that took."""
+    from lpmlab.pytest_heal import CannotHeal, Healer
+
     def _migrate(dest: str | None = None, **kw: Any) -> MigrationOutcome:
-        return lpmlab_hmc.migrate(lpmlab_partition.name, dest, **kw)
+        out = lpmlab_hmc.migrate(lpmlab_partition.name, dest, **kw)
+        if kw.get("fault"):
+            healer = Healer(lpmlab_hmc.run, lpmlab_partition.lab, lpmlab_partition.name,
+                            go_home=False)
+            try:
+                out.recovery = healer.heal()
+            except CannotHeal as exc:
+                pytest.fail(f"after fault {kw['fault']}: {exc}", pytrace=False)
+            out.recovery_s = healer.seconds
+        return out
     return _migrate
 
 

@@ -95,3 +95,32 @@ def test_a_stopped_migration_still_resumes_the_service(journal: MobilePartition,
     assert out.code == "HSCLL408" and out.frame == home
     assert "registered as generation 2" in out.hooks["post"][0].stdout
     assert journal.run("cat /run/journal/state").stdout.strip() == "running"
+
+
+# -- under faults (lpmlab fault): what the service does when the migration fails -----------
+
+@pytest.mark.parametrize("fault,when,code", [
+    # the mover link cut as the stream starts: nothing moves, the HMC gives up by itself
+    ("mover-link-cut", "transferring", "HSCLL455"),
+    # the destination's QEMU killed in the second pre-copy pass
+    ("dest-qemu-killed", "pass:2", "HSCLL406"),
+])
+def test_a_failed_transfer_resumes_the_service_where_it_ran(journal: MobilePartition,
+                                                            migrate: Migrate, fault: str,
+                                                            when: str, code: str) -> None:
+    home = journal.frame
+    out = migrate(fault=fault, when=when, extra=("--stall-timeout", "8"))
+    assert not out.ok and out.code == code, out.stderr
+    assert out.fault is not None and out.fault["detail"].endswith(f"at {when}")
+    # the partition never left: one copy, still running on the source frame
+    assert out.copies == [(home, "running")] and out.frame == home
+    # the pre hook paused the service; the post hook, run on the source after the failure,
+    # resumed it under a new registration
+    assert out.hooks["pre"][0].stdout.startswith("paused at line")
+    assert "registered as generation 2" in out.hooks["post"][0].stdout
+    assert journal.run("cat /run/journal/state").stdout.strip() == "running"
+    time.sleep(1)
+    numbers = [n for n, _ in lines(journal)]
+    assert numbers == list(range(1, len(numbers) + 1)), "the journal lost or repeated lines"
+    # and the lab was put back for the next migration: the same move now succeeds
+    assert migrate().ok
