@@ -60,6 +60,8 @@ def lpar_records(hmc: Any, frame: str) -> list[dict[str, Any]]:
                 "dest_msp_name": m.dest_msp,
                 "bytes_transmitted": stats.get("data_processed") or 0,
                 "bytes_remaining": stats.get("data_remaining") or 0,
+                # lpmlab: how long the stream has moved nothing (--stall-timeout ends it)
+                "stalled_seconds": stats.get("stalled_s") or 0,
             })
         recs.append(rec)
     return recs

@@ -69,6 +69,16 @@ def reset_tcp(name: str, local_port: int) -> int:
     return len([ln for ln in cp.stdout.splitlines() if ln.strip()])
 
 
+def reset_tcp_to(name: str, remote_port: int) -> int:
+    """As ``reset_tcp``, for the connections in ``name`` to remote port ``remote_port``."""
+    try:
+        cp = run_in(name, ["ss", "-tnHK", "state", "established",
+                           f"( dport = :{remote_port} )"], check=False, timeout=10)
+    except subprocess.TimeoutExpired:
+        return 0
+    return len([ln for ln in cp.stdout.splitlines() if ln.strip()])
+
+
 def _setns(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

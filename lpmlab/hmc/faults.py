@@ -292,15 +292,18 @@ def _install_hang_hook(hmc: Hmc, partition: str, phase: str) -> None:
         ch.close()
 
 
-def read_acked(hmc: Hmc, partition: str, timeout: float = 5.0) -> int | None:
+def read_acked(hmc: Hmc, partition: str, timeout: float = 5.0,
+               channel: Any = None) -> int | None:
     """The last record the partition's disk writer had acknowledged (its O_DSYNC write
-    returned), or None when no writer runs or its OS does not answer."""
+    returned), or None when no writer runs or its OS does not answer. ``channel``: an RMC
+    channel to reuse (else one is opened and closed)."""
     try:
-        ch = hmc.rmc(partition)
+        ch = channel or hmc.rmc(partition)
         try:
             res = ch.run(f"cat {DISK_STAT} 2>/dev/null", timeout=timeout)
         finally:
-            ch.close()
+            if channel is None:
+                ch.close()
     except (RmcError, FabricError):
         return None
     m = re.search(r"last_seq=(\d+)", res.stdout)
@@ -427,10 +430,15 @@ class FaultTrigger:
             self._reader.start()
 
     def _read_acked(self) -> None:
-        while not self._stop.wait(self.ACKED_EVERY_S):
-            value = read_acked(self.hmc, self.rec.partition, timeout=2.0)
-            if value is not None:
-                self._acked = value
+        # one channel for the whole wait: its TCP session moves with the partition
+        ch = self.hmc.rmc(self.rec.partition)
+        try:
+            while not self._stop.wait(self.ACKED_EVERY_S):
+                value = read_acked(self.hmc, self.rec.partition, timeout=2.0, channel=ch)
+                if value is not None:
+                    self._acked = value
+        finally:
+            ch.close()
 
     def on_sample(self, s: dict[str, Any]) -> None:
         """A telemetry sample: ``transferring`` at the first bytes sent, ``pass:N``."""

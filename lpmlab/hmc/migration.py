@@ -28,6 +28,7 @@ from lpmlab.errors import (
     LpmlabError,
     RmcError,
 )
+from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
 from lpmlab.hmc import artifacts, faults, hooks, msp_settings, precopy, snapshot, vcpu
@@ -495,7 +496,7 @@ class LiveMigration:
         ok = False
         final: dict[str, Any] = {}
         try:
-            mig.migrate(dom, req)
+            self._migrate_unless_stalled(dom, req, watcher, telemetry, rec.port or 0)
             ok = True
         finally:
             if guard is not None:
@@ -519,6 +520,49 @@ class LiveMigration:
                 rec.stats["telemetry"]["control_errors"] += watcher.errors
         return final
 
+    @staticmethod
+    def _abort_quietly(watcher: tele.JobWatcher) -> None:
+        with contextlib.suppress(HypervisorError):
+            watcher.abort()
+
+    def _migrate_unless_stalled(self, dom: Any, req: mig.MigrationRequest,
+                                watcher: tele.JobWatcher, telemetry: precopy.Telemetry,
+                                port: int) -> None:
+        """libvirt's migration call, run in a worker while this thread watches the clock: a
+        blocked stream can block QEMU's monitor (so the job statistics, the samples and an
+        abort too). A stall is aborted; when the call still has not returned
+        ``STALL_RESET_S`` later, the stream's connection is reset in the source frame, which
+        fails the send QEMU is blocked in and lets the job end."""
+        outcome: dict[str, BaseException] = {}
+
+        def call() -> None:
+            try:
+                mig.migrate(dom, req)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=call, name="lpm-migrate", daemon=True)
+        worker.start()
+        reset_at: float | None = None
+        while worker.is_alive():
+            worker.join(0.5)
+            if not worker.is_alive():
+                break
+            stall = telemetry.stall
+            action = stall.check(watcher.now())
+            if action is not None:
+                self._apply_all(watcher, [action])
+                reset_at = time.monotonic() + STALL_RESET_S
+            elif stall.stalled_s >= 1.0 and not stall.fired:
+                telemetry.note_stall(watcher.now())
+            if reset_at is not None and time.monotonic() >= reset_at:
+                frame_ns = self.hmc.plan.frame(self.source).ns
+                closed = netns.reset_tcp_to(frame_ns, port) if port else 0
+                _log.info("stalled stream reset", connections=closed, port=port)
+                reset_at = time.monotonic() + STALL_RESET_S
+        if "error" in outcome:
+            raise outcome["error"]
+
     def _apply_all(self, watcher: tele.JobWatcher, actions: list[precopy.Action]) -> None:
         for a in actions:
             if a.kind == "downtime" and a.value is not None:
@@ -532,10 +576,13 @@ class LiveMigration:
             elif a.kind == "stall":
                 self._stall_stop = a.reason
                 _log.info("transfer stalled: aborting it", reason=a.reason)
-                watcher.abort()
+                # the abort itself may wait for a blocked monitor: not in this thread
+                threading.Thread(target=self._abort_quietly, args=(watcher,),
+                                 name="lpm-stall-abort", daemon=True).start()
 
 
 SETTLE_SECONDS = 15.0
+STALL_RESET_S = 3.0  # after a stall's abort, the stream is reset if the job has not ended
 POSTCOPY_GRACE_SECONDS = 10.0
 
 

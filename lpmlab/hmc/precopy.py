@@ -191,7 +191,16 @@ class StallWatch:
             self.sent, self.since = sent, t
         if self.since is None:
             self.since = t
-        self.stalled_s = t - self.since
+        return self.check(t)
+
+    def check(self, now: float) -> Action | None:
+        """The same judgement from a clock alone: a stream that blocks can block the
+        hypervisor's job statistics too, and then no sample comes at all."""
+        if self.fired:
+            return None
+        if self.since is None:
+            self.since = now
+        self.stalled_s = max(0.0, now - self.since)
         if self.timeout_s and self.stalled_s >= self.timeout_s:
             self.fired = True
             return Action("stall", None, f"no data moved for {self.stalled_s:.0f} s "
@@ -315,6 +324,19 @@ class Telemetry:
             tap(s)
         if time.monotonic() - self._last_flush >= self.FLUSH_S or s.get("kind") == "completed":
             self.flush()
+
+    def note_stall(self, t: float) -> None:
+        """A stall seen by the clock while no sample comes (the job statistics are blocked):
+        stored as a sample so ``lslparmigr`` in another process shows it."""
+        with self._lock:
+            last = next((x for x in reversed(self.samples) if "data_processed" in x), {})
+            if self.samples and t - float(self.samples[-1].get("t") or 0) < 1.0:
+                return
+            self.samples.append({"t": round(t, 4), "kind": "stall",
+                                 "data_processed": last.get("data_processed", 0),
+                                 "data_remaining": last.get("data_remaining", 0),
+                                 "stalled_s": round(self.stall.stalled_s, 1)})
+        self.flush()
 
     def flush(self) -> None:
         with self._lock:

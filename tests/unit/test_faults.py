@@ -129,3 +129,37 @@ def test_stall_timeout_must_be_sane():
     with pytest.raises(UsageError):
         Controls(stall_timeout_s=-1)
     assert Controls().stall_timeout_s == 30.0
+
+
+def test_stall_watch_judges_by_the_clock_when_no_sample_comes():
+    # a blocked stream can block the job statistics: no sample at all
+    w = StallWatch(5)
+    w.on_sample({"t": 1.0, "kind": "poll", "data_processed": 10})
+    assert w.check(4.0) is None and w.stalled_s == 3.0
+    a = w.check(6.5)
+    assert a is not None and a.kind == "stall" and w.check(9.0) is None
+    w2 = StallWatch(5)
+    assert w2.check(100.0) is None and w2.check(104.0) is None and w2.check(105.0) is not None
+
+
+def test_progress_resets_the_stall_clock():
+    w = StallWatch(5)
+    w.on_sample({"t": 0.0, "kind": "poll", "data_processed": 1})
+    assert w.check(4.0) is None
+    w.on_sample({"t": 4.5, "kind": "poll", "data_processed": 2})
+    assert w.stalled_s == 0.0 and w.check(9.0) is None
+
+
+def test_a_stall_seen_by_the_clock_is_stored_for_lslparmigr():
+    stored = []
+
+    class Sink:
+        def add_samples(self, mid, samples):
+            stored.extend(samples)
+
+    tele = Telemetry("lpar1", "m1", Sink(), Controls(stall_timeout_s=30))
+    tele.on_sample({"t": 0.0, "kind": "poll", "data_processed": 7, "data_remaining": 9})
+    tele.stall.check(3.0)
+    tele.note_stall(3.0)
+    assert stored[-1] == {"t": 3.0, "kind": "stall", "data_processed": 7,
+                          "data_remaining": 9, "stalled_s": 3.0}
