@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from lpmlab.adapter.connection import DomainInfo
-from lpmlab.cli import common, lshwres, lslparmigr, lssyscfg
+from lpmlab.cli import common, lshwres, lslparmigr, lssyscfg, migrlpar
 from lpmlab.errors import HypervisorError, LpmlabError
 from lpmlab.fabric.plan import LabPlan
-from lpmlab.hmc import system
+from lpmlab.hmc import snapshot, system
 from lpmlab.hmc.store import RECOVERY_REQUIRED, MigrationRecord, needs_recovery
 from lpmlab.topology import load
 
@@ -45,6 +45,18 @@ class FakeFrames:
             def lab_domains(self) -> list[DomainInfo]:
                 self.ping()
                 return list(frames.domains[frame])
+
+            def host_uuid(self) -> str:
+                self.ping()
+                return f"uuid-of-{frame}"
+
+            @property
+            def conn(self) -> Any:
+                self.ping()
+                return SimpleNamespace(getCapabilities=lambda: "<capabilities/>")
+
+            def lookup(self, name: str) -> None:
+                return None  # the snapshot falls back to the topology's sizes
 
             def close(self) -> None:
                 pass
@@ -140,6 +152,29 @@ def test_a_hung_daemon_costs_a_bounded_probe(lab, monkeypatch, capsys):
     rc, out, _err = run(lssyscfg.main, "-r", "sys", "-F", "name:state", capsys=capsys)
     assert time.monotonic() - t0 < 3
     assert rc == 0 and out.splitlines() == ["sys1:Operating", "sys2:No Connection"]
+
+
+def test_migrlpar_names_the_dead_frame_and_recovery_still_runs(lab, monkeypatch, capsys):
+    # the VIOS namespaces and the mover network are the fabric's: none here
+    monkeypatch.setattr(snapshot, "_vios", lambda hmc: {})
+    monkeypatch.setattr(snapshot, "_mover_reachable", lambda hmc, src, dst: {})
+    lab.frames.health["sys1"] = "dead"
+    rc, out, err = run(migrlpar.main, "-o", "v", "-m", "sys1", "-t", "sys2", "-p", "lpar1",
+                       capsys=capsys)
+    assert rc == 11 and out == ""
+    assert err.startswith("HSCLL502 The managed system sys1 is in state No Connection")
+    assert "HSCL8012" not in err  # its partitions are unknown, not missing
+    rc, _out, err = run(migrlpar.main, "-o", "s", "-m", "sys1", "-p", "lpar1", capsys=capsys)
+    assert rc == 9 and err.startswith("HSCLL430 Managed system sys1")
+    # -o r reaches the recovery (which restarts the frame with --force) instead of a refusal
+    reached = []
+    monkeypatch.setattr("lpmlab.hmc.recovery.recover",
+                        lambda hmc, name, source, force: reached.append((name, source, force))
+                        or SimpleNamespace(partition=name, frame=source, actions=[],
+                                           seconds=0.0))
+    rc, _out, err = run(migrlpar.main, "-o", "r", "-m", "sys1", "-p", "lpar1", "--force",
+                        capsys=capsys)
+    assert reached == [("lpar1", "sys1", True)] and rc == 0, err
 
 
 def test_a_frame_that_dies_after_the_probe_is_refused_and_stays_unseen(lab):
