@@ -74,7 +74,8 @@ def lab(tmp_path, monkeypatch):
     frames = FakeFrames()
     monkeypatch.setattr(system, "FrameConnection", frames.connection)
     hmc = system.Hmc(LabPlan.for_topology(load(), tmp_path),
-                     SimpleNamespace(host_uuids={}, image={}, qemu_versions={}))
+                     SimpleNamespace(host_uuids={}, image={},
+                                     qemu_versions={"sys1": [10, 0, 2], "sys2": [10, 0, 2]}))
     # the RMC probe goes to the partitions' SSH servers: not part of these listings
     monkeypatch.setattr(hmc, "rmc_states", lambda names: {})
     monkeypatch.setattr(system.Hmc, "open",
@@ -161,7 +162,7 @@ def test_migrlpar_names_the_dead_frame_and_recovery_still_runs(lab, monkeypatch,
     lab.frames.health["sys1"] = "dead"
     rc, out, err = run(migrlpar.main, "-o", "v", "-m", "sys1", "-t", "sys2", "-p", "lpar1",
                        capsys=capsys)
-    assert rc == 11 and out == ""
+    assert rc == 11 and out == "", err
     assert err.startswith("HSCLL502 The managed system sys1 is in state No Connection")
     assert "HSCL8012" not in err  # its partitions are unknown, not missing
     rc, _out, err = run(migrlpar.main, "-o", "s", "-m", "sys1", "-p", "lpar1", capsys=capsys)
