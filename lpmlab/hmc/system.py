@@ -190,8 +190,11 @@ class Hmc:
             "installed_sys_mem": f.memory_mb,
         }
         if state == OPERATING:
-            used_mem = sum(p.memory_mb for p in self._partitions_defined_on(f.name))
-            rec["curr_avail_sys_mem"] = f.memory_mb - used_mem
+            try:
+                used_mem = sum(p.memory_mb for p in self._partitions_defined_on(f.name))
+                rec["curr_avail_sys_mem"] = f.memory_mb - used_mem
+            except LpmlabError:
+                rec["state"] = NO_CONNECTION  # it died since the probe
         rec.update({
             "mem_region_size": f.lmb_size_mb, "battery_power": int(f.battery_power),
             "num_active_migrations_supported": f.max_active_migrations,

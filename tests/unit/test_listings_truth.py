@@ -182,6 +182,8 @@ def test_a_frame_that_dies_after_the_probe_is_refused_and_stays_unseen(lab):
     hmc = lab.hmc
     assert hmc.frame_state("sys1") == "Operating"
     lab.frames.health["sys1"] = "dead"
+    rec = hmc.sys_record(hmc.plan.frame("sys1"))
+    assert rec["state"] == "No Connection" and "curr_avail_sys_mem" not in rec
     with pytest.raises(LpmlabError) as exc:
         hmc.domains_on("sys1")
     assert exc.value.code == "HSCLL430" and exc.value.exit_code == 9
