@@ -117,32 +117,51 @@ def add_listing_options(p: argparse.ArgumentParser, filter_help: str | None = No
     p.add_argument("--json", action="store_true", help="JSON list of records")
 
 
+# HSCL8012 for a partition (name, or None and an ID) missing from a managed system; the
+# HMC's ``Hmc.not_found`` also says where it is, or that it may be on a frame it cannot see
+Missing = Callable[[str | None, str | None], LpmlabError]
+
+
 def emit_listing(recs: list[dict[str, Any]], args: argparse.Namespace,
-                 allowed: Sequence[str] = (), system: str | None = None) -> None:
+                 allowed: Sequence[str] = (), system: str | None = None,
+                 missing: Missing | None = None) -> None:
     """A listing's ``--filter`` applied (HSCL8012 for a partition it names that is not on
-    ``system``), then its records on stdout."""
+    ``system``, worded by ``missing`` when given), then its records on stdout."""
     from lpmlab.hmc import records
 
     if getattr(args, "filter", None):
         flt = records.parse_filter(args.filter, list(allowed))
         if system is not None:
-            require_filtered(recs, flt, system)
+            require_filtered(recs, flt, system, missing)
         recs = records.select(recs, flt)
     emit_records(recs, args.fields, args.header, args.json)
 
 
 def require_filtered(recs: list[dict[str, Any]], flt: dict[str, list[str]],
-                     system: str) -> None:
+                     system: str, missing: Missing | None = None) -> None:
     """HSCL8012, as the HMC answers it, when a ``--filter`` names a partition (by name or
     ID) that the managed system does not have."""
+    def error(name: str | None, lpar_id: str | None) -> LpmlabError:
+        if missing is not None:
+            return missing(name, lpar_id)
+        return codes.error("HSCL8012", obj=name if name is not None else f"with ID {lpar_id}",
+                           sys=system)
+
     names = {str(r.get("lpar_name", r.get("name"))) for r in recs}
     ids = {str(r.get("lpar_id")) for r in recs}
     for name in flt.get("lpar_names", []):
         if name not in names:
-            raise codes.error("HSCL8012", obj=name, sys=system)
+            raise error(name, None)
     for lpar_id in flt.get("lpar_ids", []):
         if lpar_id not in ids:
-            raise codes.error("HSCL8012", obj=f"with ID {lpar_id}", sys=system)
+            raise error(None, lpar_id)
+
+
+def missing_on(hmc: Any, system: str) -> Missing:
+    """``Hmc.not_found`` for ``system``, as emit_listing's ``missing``."""
+    def error(name: str | None, lpar_id: str | None) -> LpmlabError:
+        return hmc.not_found(name or "", system, lpar_id=lpar_id)
+    return error
 
 
 def read_secret(prompt: str) -> str:

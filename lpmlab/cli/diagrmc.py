@@ -14,7 +14,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from lpmlab import codes
 from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, run
 from lpmlab.errors import LpmlabError, RmcError, UsageError
 
@@ -77,8 +76,9 @@ def main(argv: Sequence[str]) -> int:
             rec = next((r for r in recs if r["name"] == args.name
                         or r["lpar_id"] == args.lpar_id), None)
             if rec is None:
-                raise codes.error("HSCL8012", obj=args.name or f"with ID {args.lpar_id}",
-                                  sys=frame)
+                # says where it is instead, or that it may be on a frame in No Connection
+                raise hmc.not_found(args.name or "", frame,
+                                    lpar_id=None if args.name else str(args.lpar_id))
             address = rec["rmc_ipaddr"]
             if args.ip and args.ip != address:
                 raise RmcError(f"{args.ip} is not an address of partition {rec['name']}: its "

@@ -9,7 +9,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_listing, run
+from lpmlab.cli.common import (
+    HmcArgumentParser,
+    add_listing_options,
+    emit_listing,
+    missing_on,
+    run,
+)
 from lpmlab.errors import UsageError
 from lpmlab.hmc import hwres
 
@@ -46,19 +52,21 @@ def main(argv: Sequence[str]) -> int:
 
     hmc = Hmc.open()
     try:
-        frame = hmc.frame_name(args.system)
+        # its resources are read inside it: No Connection is refused (HSCLL430)
+        frame = hmc.connected_frame(args.system)
         snap = snapshot.inventory(hmc)
         macs = {p.name: p.mac for p in hmc.topology.partitions}
+        if args.resource == "virtualio":
+            recs = hwres.virtualio(snap, frame, args.rsubtype, macs)
+        else:
+            recs = {("mem", "sys"): hwres.mem_sys, ("proc", "sys"): hwres.proc_sys,
+                    ("mem", "lpar"): hwres.mem_lpar,
+                    ("proc", "lpar"): hwres.proc_lpar}[(args.resource, args.level)](snap,
+                                                                                   frame)
+        emit_listing(recs, args, ["lpar_names", "lpar_ids"],
+                     None if args.resource == "virtualio" else frame, missing_on(hmc, frame))
     finally:
         hmc.close()
-    if args.resource == "virtualio":
-        recs = hwres.virtualio(snap, frame, args.rsubtype, macs)
-    else:
-        recs = {("mem", "sys"): hwres.mem_sys, ("proc", "sys"): hwres.proc_sys,
-                ("mem", "lpar"): hwres.mem_lpar,
-                ("proc", "lpar"): hwres.proc_lpar}[(args.resource, args.level)](snap, frame)
-    emit_listing(recs, args, ["lpar_names", "lpar_ids"],
-                 None if args.resource == "virtualio" else frame)
     return 0
 
 

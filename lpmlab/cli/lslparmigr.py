@@ -6,9 +6,17 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_records, run
+from lpmlab.cli.common import (
+    HmcArgumentParser,
+    add_listing_options,
+    emit_records,
+    missing_on,
+    require_filtered,
+    run,
+)
 from lpmlab.errors import UsageError
 from lpmlab.hmc import msp_settings, records, resources
+from lpmlab.hmc.store import RECOVERY_REQUIRED, needs_recovery
 
 
 def parser() -> HmcArgumentParser:
@@ -43,18 +51,21 @@ def sys_record(hmc: Any, frame: str) -> dict[str, Any]:
 
 
 def lpar_records(hmc: Any, frame: str) -> list[dict[str, Any]]:
+    frame = hmc.frame_name(frame)
     recs = []
     for lpar in hmc.lpar_records(frame, rmc=False):
         if lpar["lpar_env"] == "vioserver":
             continue
         rec: dict[str, Any] = {"name": lpar["name"], "lpar_id": lpar["lpar_id"],
                                "migration_state": "Not Migrating"}
-        m = hmc.active_migration(lpar["name"])
-        if m is not None:
+        # the live migration, or one stopped half way: listed until migrlpar -o r closes it
+        m = hmc.migration_of(lpar["name"])
+        if m is not None and frame in (m.source_sys, m.dest_sys):
             # the migrating controller's telemetry (stored about twice a second)
             stats = hmc.store.latest_sample(m.id) or {}
             rec.update({
-                "migration_state": m.state, "migration_type": m.migration_type,
+                "migration_state": RECOVERY_REQUIRED if needs_recovery(m) else m.state,
+                "migration_type": m.migration_type,
                 "source_sys_name": m.source_sys, "dest_sys_name": m.dest_sys,
                 "dest_lpar_id": lpar["lpar_id"], "source_msp_name": m.source_msp,
                 "dest_msp_name": m.dest_msp,
@@ -107,17 +118,23 @@ def query(hmc: Any, args: Any) -> list[dict[str, Any]]:
     r = args.resource
     if r == "mc":
         return [resources.mc_record()]
-    args.system = hmc.frame_name(args.system)
+    # every resource here describes what is inside -m (and -t): No Connection is refused
+    args.system = hmc.connected_frame(args.system)
     if args.remote_ip:
         return remote_msp_pairs(hmc, args)
     if args.target:
-        args.target = hmc.frame_name(args.target)
+        args.target = hmc.connected_frame(args.target)
     if r == "sys":
         return [sys_record(hmc, args.system)]
     if r == "lpar":
         recs = lpar_records(hmc, args.system)
         flt = partition_filter(args)
-        return records.select(recs, flt) if flt else recs
+        if not flt:
+            return recs
+        # a partition named and not there is HSCL8012, as for lssyscfg (never "no results"
+        # while it may be on a frame the HMC cannot see)
+        require_filtered(recs, flt, args.system, missing_on(hmc, args.system))
+        return records.select(recs, flt)
     if r == "msp":
         if args.target:
             return resources.msp_pair_records(hmc.plan, args.system, args.target)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_listing, run
+from lpmlab.cli.common import (
+    HmcArgumentParser,
+    add_listing_options,
+    emit_listing,
+    missing_on,
+    run,
+)
 from lpmlab.errors import UsageError
 
 
@@ -30,20 +36,26 @@ def main(argv: Sequence[str]) -> int:
         if args.system:
             args.system = hmc.frame_name(args.system)
         if args.resource == "sys":
+            # lists every frame with its state (No Connection too): nothing to refuse
             frames = [hmc.require_frame(args.system)] if args.system else hmc.frames()
             recs = [hmc.sys_record(fp) for fp in frames]
             allowed = ["names"]
-        elif args.resource == "prof":
-            from lpmlab.hmc.profiles import prof_records
-
-            recs = prof_records(hmc, args.system)
-            allowed = ["lpar_names", "lpar_ids", "profile_names"]
         else:
-            recs = hmc.lpar_records(args.system)
-            allowed = ["lpar_names", "lpar_ids"]
+            # a frame the HMC cannot see into is refused (HSCLL430), never listed empty
+            hmc.require_connected(args.system)
+            if args.resource == "prof":
+                from lpmlab.hmc.profiles import prof_records
+
+                recs = prof_records(hmc, args.system)
+                allowed = ["lpar_names", "lpar_ids", "profile_names"]
+            else:
+                recs = hmc.lpar_records(args.system)
+                allowed = ["lpar_names", "lpar_ids"]
+        # inside the HMC's session: a missing partition's HSCL8012 looks at the other frames
+        emit_listing(recs, args, allowed, None if args.resource == "sys" else args.system,
+                     missing_on(hmc, args.system) if args.system else None)
     finally:
         hmc.close()
-    emit_listing(recs, args, allowed, None if args.resource == "sys" else args.system)
     return 0
 
 

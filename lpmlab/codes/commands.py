@@ -1,6 +1,7 @@
 """Codes of the HMC commands' input and of partition lifecycle (chsysstate, mkvterm,
 chsyscfg, profiles): the HMC's own HSCL8001/HSCL350B/HSCL2976/HSCLA000, lpmlab's HSCLL42x
-(migrlpar's ``-i``/``-f`` attributes and other attribute values) and HSCLL44x (lifecycle)."""
+(migrlpar's ``-i``/``-f`` attributes and other attribute values), HSCLL430 (a managed system
+the HMC cannot see into) and HSCLL44x (lifecycle)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ CODES: tuple[Code, ...] = (
        "command failed"),
     _c("HSCLA000", E.MigrationError, "a partition migration failed or was refused (no more "
        "specific code)"),
+    # -- the managed system's connection (no HMC code for it was found in the sources
+    # searched: ibm.power_hmc, pypowervm, op-test; the state's name is the HMC's)
+    _c("HSCLL430", E.FabricError, "the managed system named is connected (state Operating)",
+       "Managed system {obj} is in state No Connection: the HMC cannot reach its hypervisor "
+       "(libvirtd), so it cannot tell which partitions are on it or change them.{where}",
+       "bring it back with 'lpmlab lab up' (restarts its libvirtd){hint}; 'lssyscfg -r sys "
+       "-F name,state' shows it Operating again"),
     # -- partition lifecycle: chsysstate, profiles, mkvterm
     _c("HSCLL440", E.NotFoundError, "the profile named exists",
        "Partition {obj} on {sys} has no profile {profile}.",

@@ -38,9 +38,11 @@ CODES: tuple[Code, ...] = (
        "The source and destination managed systems are both {obj}.",
        "name another managed system with -t"),
     _c("HSCLL502", "error", "managed system reachable",
-       "The managed system {obj} does not answer: its libvirt daemon is "
-       "not reachable.",
-       "check the frame with 'lpmlab lab status'; 'lpmlab lab up' restarts it"),
+       "The managed system {obj} is in state No Connection: its libvirt daemon "
+       "does not answer.",
+       "bring it back with 'lpmlab lab up' (restarts its libvirtd), or recover "
+       "an interrupted migration with 'migrlpar -o r -m SYS -p PARTITION "
+       "--force', which restarts it; 'lpmlab lab status' shows the frame"),
     _c("HSCLL503", "warning", "remote HMC trust tested",
        "Key authentication to the remote HMC {obj} has not been tested.",
        "test it with 'mkauthkeys --test --ip {obj}'"),

@@ -64,6 +64,7 @@ def _frames_reachable(hmc: Hmc, frames: set[str], report: RecoveryReport,
         from lpmlab.fabric.lab import Lab
 
         Lab(hmc.plan).reprovision(limit=name, tags="hypervisor")
+        hmc.frame_state(name, refresh=True)  # it may have been seen in No Connection
         hmc.conn(name).close()
         hmc.conn(name).ping()
         report.actions.append(f"restarted the hypervisor (libvirtd) of {name}")

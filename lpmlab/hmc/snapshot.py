@@ -35,12 +35,15 @@ def _pseries_machine(hmc: Hmc, frame: str) -> str:
 def _frame_state(hmc: Hmc, name: str, copies: list[PartitionState]) -> FrameState:
     fp = hmc.plan.frame(name)
     f = fp.frame
-    try:
-        host_uuid = hmc.conn(name).host_uuid()
-        machine = _pseries_machine(hmc, name)
-        reachable = True
-    except LpmlabError:
-        host_uuid, machine, reachable = "", "unknown", False
+    host_uuid, machine, reachable = "", "unknown", False
+    # the bounded probe first: a dead daemon must not cost the connection's retries
+    if hmc.frame_state(name) == "Operating":
+        try:
+            host_uuid = hmc.conn(name).host_uuid()
+            machine = _pseries_machine(hmc, name)
+            reachable = True
+        except LpmlabError:
+            pass
     here = [p for p in copies if p.frame == name]
     vios = hmc.topology.vios_on(name)
     active = hmc.migrations_on(name)
@@ -85,8 +88,14 @@ def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> list[PartitionState
     out = []
     active = {m.partition for m in hmc.store.active()}
     for fp in hmc.frames():
+        if hmc.frame_state(fp.frame.name) != "Operating":
+            continue  # its FrameState says unreachable (HSCLL502); its copies are unknown
         conn = hmc.conn(fp.frame.name)
-        for info in hmc.domains_on(fp.frame.name):
+        try:
+            infos = hmc.domains_on(fp.frame.name)
+        except LpmlabError:
+            continue  # it died since the probe
+        for info in infos:
             try:
                 topo = hmc.topology.partition(info.name)
             except KeyError:

@@ -59,6 +59,11 @@ CREATE INDEX IF NOT EXISTS refcodes_partition ON refcodes(partition, t);
 IN_PROGRESS_STATES = ("Migration Starting", "Migration In Progress", "Migration Stopping")
 FINAL_STATES = ("Migration Complete", "Migration Failed", "Migration Stopped",
                 "Migration Recovered")
+# What the listings show for a migration that stopped half way and that only
+# ``migrlpar -o r`` closes (see needs_recovery); never stored as a record's state.
+RECOVERY_REQUIRED = "Migration Recovery Required"
+# Codes of a failed migration that left the partition in no single place.
+UNSETTLED_CODES = ("HSCLL414", "HSCLL453")
 
 
 @dataclass
@@ -108,6 +113,18 @@ def controller_alive(rec: MigrationRecord) -> bool:
         return True
     except OSError:
         return False
+
+
+def needs_recovery(rec: MigrationRecord) -> bool:
+    """The migration stopped half way and its copies wait for ``migrlpar -o r``: its
+    controller died while it was in progress, or it failed and left the partition in no
+    single place (post-copy halves, HSCLL414)."""
+    if rec.state in IN_PROGRESS_STATES:
+        return not controller_alive(rec)
+    if rec.state != "Migration Failed" or rec.stats.get("recovered"):
+        return False
+    told = str(rec.stats.get("hmc_error") or "")
+    return bool(rec.stats.get("postcopy_failed")) or told.startswith(UNSETTLED_CODES)
 
 
 def _user() -> str:
@@ -214,6 +231,18 @@ class MigrationStore:
             rows = db.execute(f"SELECT * FROM migrations WHERE state IN ({marks})",
                               IN_PROGRESS_STATES).fetchall()
         return [self._record(r) for r in rows]
+
+    def unfinished(self) -> list[MigrationRecord]:
+        """Migrations in progress (alive or not) and failed ones left for recovery: every
+        record a partition's listings show it migrating under."""
+        marks = ",".join("?" * len(IN_PROGRESS_STATES))
+        with self._db() as db:
+            rows = db.execute(f"SELECT * FROM migrations WHERE state IN ({marks}) OR "
+                              "(state='Migration Failed' AND "
+                              "json_extract(stats, '$.recovered') IS NULL) "
+                              "ORDER BY started", IN_PROGRESS_STATES).fetchall()
+        recs = [self._record(r) for r in rows]
+        return [r for r in recs if r.state in IN_PROGRESS_STATES or needs_recovery(r)]
 
     def latest(self, partition: str | None = None, limit: int = 50) -> list[MigrationRecord]:
         with self._db() as db:

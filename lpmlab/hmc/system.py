@@ -14,7 +14,14 @@ from lpmlab.errors import LpmlabError, UsageError
 from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.lab import Lab, LabState, load_state, pidfile_alive
-from lpmlab.hmc.store import MigrationRecord, MigrationStore, controller_alive
+from lpmlab.hmc.store import (
+    MigrationRecord,
+    MigrationStore,
+    controller_alive,
+    needs_recovery,
+)
+
+OPERATING, NO_CONNECTION = "Operating", "No Connection"
 
 LPAR_STATE = {"running": "Running", "paused": "Running", "shutoff": "Not Activated",
               "shutdown": "Shutting Down", "crashed": "Error", "pmsuspended": "Running",
@@ -38,6 +45,8 @@ class Hmc:
         self.topology = plan.topology
         self.console = console_plan(plan, console)
         self._conns: dict[str, FrameConnection] = {}
+        # each frame's connection state, probed once per command (frame_state)
+        self._frame_states: dict[str, str] = {}
         self.store = MigrationStore(self.console.db_path)
 
     @classmethod
@@ -86,37 +95,113 @@ class Hmc:
         return self.plan.frame(self.frame_name(name))
 
     def conn(self, frame: str) -> FrameConnection:
+        """The frame's libvirt connection; HSCLL430 at once when this command already found
+        the frame in No Connection (the connection's retries would take 10 s)."""
+        if self._frame_states.get(frame) == NO_CONNECTION:
+            raise self.no_connection(frame)
         if frame not in self._conns:
             fp = self.require_frame(frame)
             self._conns[frame] = FrameConnection(frame, fp.uri)
         return self._conns[frame]
 
+    # -- the managed systems' connection state -----------------------------------------------
+    FRAME_PROBE_S = 2.0
+
+    def frame_state(self, frame: str, *, refresh: bool = False) -> str:
+        """``Operating`` when the frame's libvirtd answers within FRAME_PROBE_S, else ``No
+        Connection``; probed once per command (``refresh`` probes again)."""
+        if refresh or frame not in self._frame_states:
+            self._frame_states[frame] = OPERATING if self._probe(frame) else NO_CONNECTION
+        return self._frame_states[frame]
+
+    def _probe(self, frame: str) -> bool:
+        """A bounded probe: a dead daemon refuses at once, but a hung one (stopped, or
+        stuck) would hold libvirt's open() forever, so the probe runs in a thread that is
+        given up after its deadline."""
+        fp = self.require_frame(frame)
+        probe = FrameConnection(frame, fp.uri, connect_timeout=self.FRAME_PROBE_S)
+        answered: list[bool] = []
+
+        def attempt() -> None:
+            try:
+                probe.ping()
+                answered.append(True)
+            except LpmlabError:
+                answered.append(False)
+            finally:
+                probe.close()
+
+        t = threading.Thread(target=attempt, name=f"probe-{frame}", daemon=True)
+        t.start()
+        t.join(self.FRAME_PROBE_S + 1.0)
+        return bool(answered and answered[0])
+
+    def require_connected(self, frame: str) -> str:
+        """``frame`` when it is Operating; HSCLL430 (names its state and the fix) when the
+        HMC cannot see into it."""
+        if self.frame_state(frame) != OPERATING:
+            raise self.no_connection(frame)
+        return frame
+
+    def connected_frame(self, given: str | None) -> str:
+        """The managed system ``-m``/``-t`` names (``frame_name``), which must be
+        Operating: a command that looks inside it refuses rather than list part of it."""
+        return self.require_connected(self.frame_name(given))
+
+    def no_connection(self, frame: str) -> LpmlabError:
+        """HSCLL430 for ``frame``, naming the unfinished migrations that involve it (the
+        partitions whose place the HMC cannot tell) and how to recover them."""
+        recs = self.migrations_on(frame)
+        where = "".join(f" Partition {r.partition}'s migration {r.source_sys} -> "
+                        f"{r.dest_sys} ({r.id}) is unfinished." for r in recs)
+        if recs:
+            r = recs[0]
+            hint = (f", or recover {r.partition} with 'migrlpar -o r -m {r.source_sys} -p "
+                    f"{r.partition} --force' (restarts it too)")
+        else:
+            hint = (f", or 'migrlpar -o r -m {frame} -p PARTITION --force' (recovering a "
+                    "partition restarts it)")
+        return codes.error("HSCLL430", obj=frame, where=where, hint=hint)
+
+    def unseen_frames(self) -> list[str]:
+        """This HMC's managed systems it cannot see into now (probing each)."""
+        return [fp.frame.name for fp in self.frames()
+                if self.frame_state(fp.frame.name) != OPERATING]
+
     def migrations_on(self, frame: str) -> list[MigrationRecord]:
-        """Migrations in progress with ``frame`` as source or destination."""
-        return [m for m in self.store.active() if frame in (m.source_sys, m.dest_sys)]
+        """Unfinished migrations with ``frame`` as source or destination: in progress
+        (alive, or left by a dead controller) or failed and waiting for recovery."""
+        return [m for m in self.store.unfinished() if frame in (m.source_sys, m.dest_sys)]
 
     def sys_record(self, fp: P.FramePlan) -> dict[str, Any]:
+        """``lssyscfg -r sys``: a frame in No Connection keeps what the HMC knows without
+        looking inside it (its configuration, the migrations on record); its free memory
+        is left out rather than guessed."""
         f = fp.frame
-        try:
-            self.conn(f.name).ping()
-            state = "Operating"
-        except LpmlabError:
-            state = "No Connection"
+        state = self.frame_state(f.name)
         active = self.migrations_on(f.name)
-        used_mem = sum(p.memory_mb for p in self._partitions_defined_on(f.name))
-        return {
+        rec: dict[str, Any] = {
             "name": f.name, "type_model": f.type_model, "serial_num": f.serial_num,
             "ipaddr": str(f.address), "state": state,
             "active_lpar_mobility_capable": int(f.mobility_capable),
             "inactive_lpar_mobility_capable": int(f.mobility_capable),
             "lpar_proc_compat_modes": list(f.proc_compat_modes),
             "max_lpars": 1000, "curr_sys_proc_units": f.processors,
-            "installed_sys_mem": f.memory_mb, "curr_avail_sys_mem": f.memory_mb - used_mem,
+            "installed_sys_mem": f.memory_mb,
+        }
+        if state == OPERATING:
+            try:
+                used_mem = sum(p.memory_mb for p in self._partitions_defined_on(f.name))
+                rec["curr_avail_sys_mem"] = f.memory_mb - used_mem
+            except LpmlabError:
+                rec["state"] = NO_CONNECTION  # it died since the probe
+        rec.update({
             "mem_region_size": f.lmb_size_mb, "battery_power": int(f.battery_power),
             "num_active_migrations_supported": f.max_active_migrations,
             "num_active_migrations_in_progress": len(active),
             "uuid": self.state.host_uuids.get(f.name, ""),
-        }
+        })
+        return rec
 
     def _partitions_defined_on(self, frame: str) -> list[Any]:
         out = []
@@ -129,18 +214,28 @@ class Hmc:
 
     # -- partitions ------------------------------------------------------------------------
     def domains_on(self, frame: str) -> list[DomainInfo]:
+        """The lab's domains on ``frame``; HSCLL430 when the frame cannot be seen (an empty
+        list would say that nothing is there)."""
+        self.require_connected(frame)
         try:
             return self.conn(frame).lab_domains()
-        except LpmlabError:
-            return []
+        except LpmlabError as exc:
+            # it answered the probe and has gone since
+            self._frame_states[frame] = NO_CONNECTION
+            raise self.no_connection(frame) from exc
 
     def placements(self, name: str) -> list[Placement]:
-        """Every frame where ``name`` is defined (exactly one, when all is well)."""
+        """Every frame where ``name`` is defined (exactly one, when all is well), among the
+        frames that can be seen: ``unseen_frames()`` says which could not."""
         out = []
         for fp in self.frames():
-            for info in self.domains_on(fp.frame.name):
-                if info.name == name:
-                    out.append(Placement(fp.frame.name, info))
+            if self.frame_state(fp.frame.name) != OPERATING:
+                continue
+            try:
+                infos = self.domains_on(fp.frame.name)
+            except LpmlabError:
+                continue  # it died since the probe: it is unseen now
+            out += [Placement(fp.frame.name, info) for info in infos if info.name == name]
         return out
 
     def locate(self, name: str, frame: str) -> DomainInfo:
@@ -151,11 +246,27 @@ class Hmc:
                 return info
         raise self.not_found(name, frame)
 
-    def not_found(self, name: str, frame: str) -> LpmlabError:
-        """HSCL8012 for partition ``name`` on ``frame``, saying where it is instead."""
-        elsewhere = [p.frame for p in self.placements(name) if p.frame != frame]
-        where = f" It is on {', '.join(elsewhere)}." if elsewhere else ""
-        return codes.error("HSCL8012", obj=name, sys=frame, where=where)
+    def not_found(self, name: str, frame: str, *, lpar_id: str | None = None) -> LpmlabError:
+        """HSCL8012 for partition ``name`` (or the one with ``lpar_id``) on ``frame``, saying
+        where it is instead, or that it may be on a frame the HMC cannot see (its migration
+        records naming that frame are the evidence)."""
+        obj = f"with ID {lpar_id}" if lpar_id is not None else name
+        elsewhere = [] if lpar_id is not None else \
+            [p.frame for p in self.placements(name) if p.frame != frame]
+        if elsewhere:
+            return codes.error("HSCL8012", obj=obj, sys=frame,
+                               where=f" It is on {', '.join(elsewhere)}.")
+        dark = [f for f in self.unseen_frames() if f != frame]
+        if not dark:
+            return codes.error("HSCL8012", obj=obj, sys=frame)
+        recs = [] if lpar_id is not None else \
+            [r for r in self.store.latest(name, 5) if {r.source_sys, r.dest_sys} & set(dark)]
+        named = [f for f in dark if recs and f in (recs[0].source_sys, recs[0].dest_sys)]
+        where = (f" It may be on {', '.join(named or dark)}, which is in state No Connection: "
+                 "the HMC cannot see its partitions (bring it back with 'lpmlab lab up').")
+        evidence = "\n".join(f"migration {r.id}: {r.partition} {r.source_sys} -> "
+                              f"{r.dest_sys}, {r.state}" for r in recs[:1]) or None
+        return codes.error("HSCL8012", obj=obj, sys=frame, where=where, evidence=evidence)
 
     def domain(self, frame: str, name: str) -> Any:
         """The adapter's domain of partition ``name`` on ``frame``; HSCL8012 when it is not
@@ -179,14 +290,27 @@ class Hmc:
         return Lab(self.plan).rmc(partition, self.state)
 
     def active_migration(self, partition: str) -> MigrationRecord | None:
+        """The partition's migration whose controller still drives it."""
         for m in self.store.active():
             if m.partition == partition and controller_alive(m):
                 return m
         return None
 
+    def migration_of(self, partition: str) -> MigrationRecord | None:
+        """The migration the listings show the partition under: the live one, else one
+        that stopped half way and waits for ``migrlpar -o r`` (``needs_recovery``). Until
+        then both of its frames show the partition migrating, as the HMC does, and never
+        as two running partitions."""
+        live = self.active_migration(partition)
+        if live is not None:
+            return live
+        stuck = [m for m in self.store.unfinished()
+                 if m.partition == partition and needs_recovery(m)]
+        return stuck[-1] if stuck else None
+
     def lpar_state(self, frame: str, info: DomainInfo) -> str:
         state = LPAR_STATE.get(info.state, "Error")
-        mig = self.active_migration(info.name)
+        mig = self.migration_of(info.name)
         if mig and frame in (mig.source_sys, mig.dest_sys):
             return "Migrating - Running" if state == "Running" else "Migrating - Not Activated"
         return state
@@ -265,6 +389,7 @@ class Hmc:
         for c in self._conns.values():
             c.close()
         self._conns.clear()
+        self._frame_states.clear()
 
 
 VIOS_OS_VERSION = "VIOS lpmlab (namespace VIOS)"

@@ -375,6 +375,9 @@ def check_partition_found(snap: LabSnapshot, req: MigrationRequestView) -> list[
     p = snap.partitions.get(req.partition)
     if p is not None and p.frame == req.source:
         return []
+    src = snap.frames.get(req.source)
+    if p is None and src is not None and not src.reachable:
+        return []  # its partitions cannot be seen: frames_reachable (HSCLL502) says so
     where = f" It is on {p.frame}." if p is not None else ""
     return [finding("HSCL8012", req.partition, sys=req.source, where=where)]
 

@@ -186,8 +186,9 @@ def test_a_filtered_lookup_names_the_partition_and_where_it_is(lab, capsys):
                                     "lpar_names=lpar1,vios2"])
     _out, err = capsys.readouterr()
     assert rc == 4
+    # the same words as the core's HSCL8012: where the partition is instead
     assert err.splitlines()[0] == ("HSCL8012 The partition lpar1 was not found on managed "
-                                   "system sys2.")
+                                   "system sys2. It is on sys1.")
     assert err.splitlines()[1].startswith("Fix: list the partitions with 'lssyscfg -r lpar "
                                           "-m sys2")
 

@@ -109,6 +109,9 @@ class PartitionOperation:
 
     def _names(self, hmc: Hmc) -> list[str]:
         req = self.request
+        if not (req.all or req.ids):
+            # named: the operation looks them up (-o r must run while -m is No Connection)
+            return [n for n in req.names if n]
         recs = [r for r in hmc.lpar_records(self.system, rmc=False)
                 if r["lpar_env"] != "vioserver"]
         if req.all:

@@ -13,6 +13,8 @@ class Stop(PartitionOperation):
     migration's record."""
 
     def act(self, hmc: Hmc, name: str) -> MigrationRecord:
+        # the job is aborted inside the source: No Connection is HSCLL430, not a timeout
+        hmc.require_connected(self.system)
         return migration.stop(hmc, name, self.system)
 
 
