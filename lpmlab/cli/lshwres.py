@@ -9,9 +9,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_listing, run
+from lpmlab.cli.common import (
+    HmcArgumentParser,
+    add_listing_options,
+    emit_listing,
+    require_filtered,
+    run,
+)
 from lpmlab.errors import UsageError
-from lpmlab.hmc import hwres
+from lpmlab.hmc import hwres, records
+
+FILTERS = ["lpar_names", "lpar_ids"]
 
 
 def parser() -> HmcArgumentParser:
@@ -49,15 +57,20 @@ def main(argv: Sequence[str]) -> int:
         frame = hmc.frame_name(args.system)
         snap = snapshot.inventory(hmc)
         macs = {p.name: p.mac for p in hmc.topology.partitions}
+        partitions = hmc.lpar_records(frame, rmc=False) if args.filter else []
     finally:
         hmc.close()
     if args.resource == "virtualio":
+        if args.filter:
+            # a partition without such adapters lists nothing; one that is not on the
+            # system is HSCL8012, as in the other listings
+            require_filtered(partitions, records.parse_filter(args.filter, FILTERS), frame)
         recs = hwres.virtualio(snap, frame, args.rsubtype, macs)
     else:
         recs = {("mem", "sys"): hwres.mem_sys, ("proc", "sys"): hwres.proc_sys,
                 ("mem", "lpar"): hwres.mem_lpar,
                 ("proc", "lpar"): hwres.proc_lpar}[(args.resource, args.level)](snap, frame)
-    emit_listing(recs, args, ["lpar_names", "lpar_ids"],
+    emit_listing(recs, args, FILTERS,
                  None if args.resource == "virtualio" else frame)
     return 0
 

@@ -6,7 +6,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_records, run
+from lpmlab.cli.common import (
+    HmcArgumentParser,
+    add_listing_options,
+    emit_records,
+    require_filtered,
+    run,
+)
 from lpmlab.errors import UsageError
 from lpmlab.hmc import msp_settings, records, resources
 
@@ -79,6 +85,12 @@ def check_syntax(args: Any) -> None:
     """What the resource needs, before the lab is opened."""
     r = args.resource
     if r == "mc":
+        # the manager's own limits: they belong to no system and no partition
+        given = [opt for opt, value in (("-t", args.target), ("--filter", args.filter),
+                                        ("--ip", args.remote_ip), ("-u", args.remote_user))
+                 if value is not None]
+        if given:
+            raise UsageError(f"{given[0]} is not valid with -r mc", fix=f"drop {given[0]}")
         return
     if not args.system:
         raise UsageError(f"lslparmigr -r {r} needs -m managed-system",
@@ -115,6 +127,8 @@ def query(hmc: Any, args: Any) -> list[dict[str, Any]]:
     if r == "lpar":
         recs = lpar_records(hmc, args.system)
         flt = partition_filter(args)
+        if flt:  # as lssyscfg: a partition the system does not have is HSCL8012
+            require_filtered(hmc.lpar_records(args.system, rmc=False), flt, args.system)
         return records.select(recs, flt) if flt else recs
     if r == "msp":
         if args.target:
