@@ -810,6 +810,8 @@ def migrlpar(names: LabNames) -> st.SearchStrategy[Command]:
         st.sampled_from(["m", "v"]).flatmap(lambda o: _line(
             cmd, _with(base(o), "-p", f"{p.name},nosuch-{o}") + [["-n", "prof2"]],
             "-n with several partitions")),
+        st.sampled_from(["", "/nonexistent/attrs", "/"]).flatmap(
+            lambda f: _line(cmd, [*base("v"), ["-f", f]], "no attribute file")),
         _line(cmd, _with(base("v"), "--all", None), "--all with -o v"),
         _line(cmd, [*_without(base("m"), "-p"), ["-p", p.name], ["--all"]], "-p and --all"),
         _line(cmd, _with(base("r"), "--all", None), "--all with -o r"),
@@ -964,7 +966,7 @@ def snapshot(hmc: Any, full: bool) -> dict[str, Any]:
 
     doms: dict[str, list[tuple[str, str]]] = {}
     xml: dict[str, dict[str, str]] = {}
-    for fp in hmc.plan.frames:
+    for fp in hmc.frames():
         name = fp.frame.name
         conn = hmc.conn(name).conn
         states = {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
