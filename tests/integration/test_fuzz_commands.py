@@ -25,8 +25,8 @@ from .fuzzing import (
 
 pytestmark = pytest.mark.integration
 
-# ~0.1 s a command here; the benchmark runs thousands (LPMLAB_FUZZ_EXAMPLES to run more)
-EXAMPLES = int(os.environ.get("LPMLAB_FUZZ_EXAMPLES", "400"))
+# ~30 ms a command with its state check; LPMLAB_FUZZ_EXAMPLES runs more
+EXAMPLES = int(os.environ.get("LPMLAB_FUZZ_EXAMPLES", "1000"))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from lpmlab import codes
 from lpmlab.cli import chsyscfg, chsysstate, common, diagrmc, lslparmigr, lsrefcode, migrlpar
 from lpmlab.cli import mkvterm as vterm
 from lpmlab.errors import UsageError
-from lpmlab.hmc import records
+from lpmlab.hmc import authkeys, records
 from lpmlab.hmc.precopy import Controls
 
 MV = ["-o", "v", "-m", "sys1", "-t", "sys2"]
@@ -101,6 +101,35 @@ def test_migrlpar_refuses_before_the_lab(argv, words, capsys):
     rc, err = refused(migrlpar.main, argv, capsys)
     assert (rc, err.split()[0]) == (2, "HSCL8001")
     assert words in err
+
+
+def test_an_empty_system_is_not_every_system(capsys):
+    # -o set -r sys -m '' changed the policy of every managed system
+    rc, err = refused(migrlpar.main, ["-o", "set", "-r", "sys", "-m", "", "-i",
+                                      "inactive_prof_policy=config"], capsys)
+    assert (rc, err.split()[0]) == (2, "HSCL8001")
+    assert "-m '' names no managed system" in err
+
+
+@pytest.mark.parametrize("line", [
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA== broken",  # a length, no key: was accepted
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",                 # the type name alone
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAAQA=",         # a 1-byte key
+])
+def test_a_public_key_cut_short_is_refused(line):
+    with pytest.raises(UsageError) as exc:
+        authkeys.parse_key(line)
+    assert exc.value.code == "HSCLL475"
+
+
+def test_whole_public_keys_are_accepted():
+    from cryptography.hazmat.primitives import serialization as S
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    for key in (ed25519.Ed25519PrivateKey.generate(), rsa.generate_private_key(65537, 2048),
+                ec.generate_private_key(ec.SECP256R1())):
+        line = key.public_key().public_bytes(S.Encoding.OpenSSH, S.PublicFormat.OpenSSH)
+        assert authkeys.parse_key(line.decode() + " u@h").comment == "u@h"
 
 
 @pytest.mark.parametrize("extra", [["-t", "sys2"], ["--filter", "lpar_names=lpar1"],
