@@ -32,6 +32,7 @@ from tests.integration.fuzzing import (  # noqa: E402
     Fuzzer,
     commands,
     differences,
+    keep_hypothesis_files_in,
     problems,
 )
 
@@ -99,6 +100,7 @@ def main() -> int:
         lpmlab = str(Path(sys.executable).parent / "lpmlab")
         subprocess.run([lpmlab, "lab", "up"], check=True)
     with tempfile.TemporaryDirectory(prefix="lpmlab-fuzz-") as work:
+        keep_hypothesis_files_in(Path(work))
         fuzzer = Fuzzer.start(Path(work))
         try:
             figures = run(fuzzer, args.commands, args.seed)

@@ -880,6 +880,14 @@ settings.register_profile(
                            HealthCheck.data_too_large])
 
 
+def keep_hypothesis_files_in(directory: Path) -> None:
+    """Hypothesis caches what it learns of the source (constants, unicode tables) in
+    ./.hypothesis even without an example database: a run leaves that in its own folder."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(directory / "hypothesis")
+
+
 # -- running commands --------------------------------------------------------------------------
 
 class CommandServer:

@@ -19,6 +19,7 @@ from .fuzzing import (
     Fuzzer,
     commands,
     differences,
+    keep_hypothesis_files_in,
     problems,
     run_console_script,
 )
@@ -31,7 +32,9 @@ EXAMPLES = int(os.environ.get("LPMLAB_FUZZ_EXAMPLES", "1000"))
 
 @pytest.fixture(scope="module")
 def fuzzer(lab, tmp_path_factory):
-    f = Fuzzer.start(tmp_path_factory.mktemp("fuzz"))
+    work = tmp_path_factory.mktemp("fuzz")
+    keep_hypothesis_files_in(work)
+    f = Fuzzer.start(work)
     yield f
     f.close()
 
