@@ -24,7 +24,9 @@ def parser() -> HmcArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
-    fields = split_fields(read_attribute_file(args.attr_file) if args.attr_file else args.attrs)
+    # "is not None": -f "" names a file too (an unreadable one), it is not "no -f"
+    fields = split_fields(read_attribute_file(args.attr_file) if args.attr_file is not None
+                          else args.attrs)
     from lpmlab.hmc.config import change_lpar
     from lpmlab.hmc.profiles import change_profile
     from lpmlab.hmc.system import Hmc

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lpmlab import codes
-from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, run
+from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, run, whole_number
 from lpmlab.errors import UsageError
 
 
@@ -17,7 +17,7 @@ def parser() -> HmcArgumentParser:
     p.add_argument("-r", dest="resource", required=True, choices=["lpar"])
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("-n", dest="name", help="partition name")
-    who.add_argument("--id", dest="lpar_id", type=int, help="partition ID")
+    who.add_argument("--id", dest="lpar_id", type=whole_number, help="partition ID")
     p.add_argument("-o", dest="op", required=True, choices=["on", "shutdown", "osshutdown"],
                    help="on: activate; shutdown: power button (--immed: at once); "
                         "osshutdown: ask the OS")

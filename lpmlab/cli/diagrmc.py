@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, run
+from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, run, whole_number
 from lpmlab.errors import LpmlabError, RmcError, UsageError
 
 AUTOCORRECT_S = 30.0
@@ -26,7 +26,7 @@ def parser() -> HmcArgumentParser:
     p.add_argument("--ip", dest="ip", help="the partition's IP address")
     who = p.add_mutually_exclusive_group()
     who.add_argument("-p", dest="name", help="partition name")
-    who.add_argument("--id", dest="lpar_id", type=int, help="partition ID")
+    who.add_argument("--id", dest="lpar_id", type=whole_number, help="partition ID")
     p.add_argument("--autocorrect", action="store_true",
                    help="wait for an OS that is still starting (up to 30 s)")
     p.add_argument("-v", dest="verbose", action="store_true", help="say what was checked")

@@ -14,10 +14,13 @@ from lpmlab.cli.common import (
     add_listing_options,
     emit_listing,
     missing_on,
+    require_filtered,
     run,
 )
 from lpmlab.errors import UsageError
-from lpmlab.hmc import hwres
+from lpmlab.hmc import hwres, records
+
+FILTERS = ["lpar_names", "lpar_ids"]
 
 
 def parser() -> HmcArgumentParser:
@@ -56,15 +59,22 @@ def main(argv: Sequence[str]) -> int:
         frame = hmc.connected_frame(args.system)
         snap = snapshot.inventory(hmc)
         macs = {p.name: p.mac for p in hmc.topology.partitions}
+        partitions = hmc.lpar_records(frame, rmc=False) if args.filter else []
+        missing = missing_on(hmc, frame)
         if args.resource == "virtualio":
+            if args.filter:
+                # a partition without such adapters lists nothing; one that is not on the
+                # system is HSCL8012, as in the other listings
+                require_filtered(partitions, records.parse_filter(args.filter, FILTERS), frame,
+                                 missing)
             recs = hwres.virtualio(snap, frame, args.rsubtype, macs)
         else:
             recs = {("mem", "sys"): hwres.mem_sys, ("proc", "sys"): hwres.proc_sys,
                     ("mem", "lpar"): hwres.mem_lpar,
                     ("proc", "lpar"): hwres.proc_lpar}[(args.resource, args.level)](snap,
                                                                                    frame)
-        emit_listing(recs, args, ["lpar_names", "lpar_ids"],
-                     None if args.resource == "virtualio" else frame, missing_on(hmc, frame))
+        emit_listing(recs, args, FILTERS,
+                     None if args.resource == "virtualio" else frame, missing)
     finally:
         hmc.close()
     return 0

@@ -92,6 +92,12 @@ def check_syntax(args: Any) -> None:
     """What the resource needs, before the lab is opened."""
     r = args.resource
     if r == "mc":
+        # the manager's own limits: they belong to no system and no partition
+        given = [opt for opt, value in (("-t", args.target), ("--filter", args.filter),
+                                        ("--ip", args.remote_ip), ("-u", args.remote_user))
+                 if value is not None]
+        if given:
+            raise UsageError(f"{given[0]} is not valid with -r mc", fix=f"drop {given[0]}")
         return
     if not args.system:
         raise UsageError(f"lslparmigr -r {r} needs -m managed-system",

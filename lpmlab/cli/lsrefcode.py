@@ -12,9 +12,17 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_listing, run
+from lpmlab.cli.common import (
+    HmcArgumentParser,
+    add_listing_options,
+    emit_listing,
+    run,
+    whole_number,
+)
 from lpmlab.errors import UsageError
 
+# -n's largest value: more than the history holds, and within SQLite's integers
+MAX_NUMBER = 1000
 WORDS = {f"word{i}": "00000000" for i in range(2, 10)}
 
 
@@ -24,7 +32,7 @@ def parser() -> HmcArgumentParser:
     p.add_argument("-m", dest="system", required=True, help="managed system")
     p.add_argument("-s", dest="service_processor", choices=["p", "s"],
                    help="service processor (the lab's frames have one: both are the same)")
-    p.add_argument("-n", dest="number", type=int, default=1,
+    p.add_argument("-n", dest="number", type=whole_number, default=1,
                    help="how many codes per partition, newest first (default 1)")
     add_listing_options(p, filter_help='"lpar_names=a,b" or "lpar_ids=1,2"')
     return p
@@ -80,8 +88,9 @@ def sys_refcodes(hmc: Any, frame: str) -> list[dict[str, Any]]:
 
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
-    if args.number < 1:
-        raise UsageError(f"-n {args.number}: give at least 1", fix="write -n 1 (the latest)")
+    if not 1 <= args.number <= MAX_NUMBER:
+        raise UsageError(f"-n {args.number}: give 1 to {MAX_NUMBER} codes per partition",
+                         fix="write -n 1 (the latest)")
     from lpmlab.hmc.system import Hmc
 
     hmc = Hmc.open()

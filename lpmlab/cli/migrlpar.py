@@ -19,6 +19,7 @@ from lpmlab.cli.common import (
     emit_json,
     error_record,
     run,
+    whole_number,
 )
 from lpmlab.errors import LpmlabError, UsageError
 from lpmlab.hmc import operations
@@ -41,6 +42,9 @@ from lpmlab.hmc.precopy import DEFAULT_STALL_S, SCHEDULES, Controls, TelemetryOb
 from lpmlab.hmc.validation import OVERRIDE_CHOICES
 
 PARTIAL = 100
+# -w's largest value (a day): beyond it a wait overflows the timeouts of poll() and sockets
+# (about 24 days in milliseconds), and -w 0 already means no limit
+MAX_WAIT_MINUTES = 1440
 # The tri-state overrides (1 = required, 2 = if possible, 0 = off) and their values.
 OVERRIDES = OVERRIDE_CHOICES
 # Which -o each option is valid with: option text -> (args attribute, operations).
@@ -97,27 +101,27 @@ def parser() -> HmcArgumentParser:
                    "looks alive or a managed system does not answer (-o r only)")
     p.add_argument("-v", dest="verbose", action="store_true",
                    help="print details and warnings even on success")
-    p.add_argument("-w", dest="wait_minutes", type=int, metavar="MINUTES",
+    p.add_argument("-w", dest="wait_minutes", type=whole_number, metavar="MINUTES",
                    help="minutes to wait for the partition OS (hooks); 0 = no limit "
                         f"(default {DEFAULT_WAIT_MINUTES})")
-    p.add_argument("-d", dest="detail_level", type=int, metavar="LEVEL",
+    p.add_argument("-d", dest="detail_level", type=whole_number, metavar="LEVEL",
                    help="detail level 1-5 (default 1; 2 and up print details on success)")
-    p.add_argument("--steps", type=int, choices=[0, 1, 2],
+    p.add_argument("--steps", type=whole_number, choices=[0, 1, 2],
                    help="afterwards print the migration's steps: 1 every step, 2 failed ones")
     p.add_argument("--nodetails", action="store_true",
                    help="on failure print only the code, message and fix")
     add_json_option(p, "each partition's outcome (-o v: every finding; -o set: the settings)")
     for name, values in OVERRIDES.items():
-        p.add_argument(f"--{name}", type=int, choices=list(values),
+        p.add_argument(f"--{name}", type=whole_number, choices=list(values),
                        help="1 = required, 2 = if possible" + (", 0 = off" if 0 in values
                                                                else ""))
     conv = p.add_argument_group("pre-copy convergence controls (lpmlab only, -o m; "
                                 "see docs/precopy.md)")
     conv.add_argument("--mover-bandwidth", type=float, metavar="MIB_S",
                       help="cap the source MSP's mover link (tc tbf) during the migration")
-    conv.add_argument("--max-speed", type=int, metavar="MIB_S",
+    conv.add_argument("--max-speed", type=whole_number, metavar="MIB_S",
                       help="libvirt's migration bandwidth limit (QEMU max-bandwidth)")
-    conv.add_argument("--max-downtime", type=int, metavar="MS",
+    conv.add_argument("--max-downtime", type=whole_number, metavar="MS",
                       help="allowed downtime (QEMU downtime-limit, default 300 ms)")
     conv.add_argument("--auto-converge", action="store_true",
                       help="let QEMU throttle the partition's processors while pre-copy "
@@ -161,6 +165,10 @@ def _given(args: argparse.Namespace, attr: str) -> bool:
 
 def check_syntax(args: argparse.Namespace) -> None:
     op: str = args.op
+    for opt, value in (("-m", args.system), ("-t", args.target)):
+        if value == "":  # not "no -m": -o set -r sys -m '' set every system
+            raise UsageError(f"{opt} '' names no managed system",
+                             fix=f"name one with {opt} (see 'lssyscfg -r sys -F name')")
     if not args.system and not (op == "set" and args.set_resource == "sys"):
         raise _missing("-m")
     for opt, (attr, ops) in OPTION_OPS.items():
@@ -180,6 +188,12 @@ def check_syntax(args: argparse.Namespace) -> None:
     if args.all and op not in ("m", "s"):
         raise UsageError(f"--all is not valid with -o {op}", fix="name the partition with -p")
     many = "," in (args.names or args.ids or "")
+    listed = [x for x in (args.names or args.ids or "").split(",") if x]
+    twice = sorted({x for x in listed if listed.count(x) > 1})
+    if twice:
+        # one partition cannot be validated or moved twice at once (two threads would race)
+        raise UsageError(f"partition {twice[0]} is named twice",
+                         fix=f"name each partition once: {','.join(dict.fromkeys(listed))}")
     if many and op not in ("m", "v"):
         raise UsageError(f"-o {op} takes one partition", fix="name one partition with -p")
     if args.profile is not None:
@@ -190,9 +204,10 @@ def check_syntax(args: argparse.Namespace) -> None:
         from lpmlab.hmc.profiles import check_profile_name
 
         check_profile_name(args.profile)
-    if args.wait_minutes is not None and args.wait_minutes < 0:
-        raise UsageError(f"-w {args.wait_minutes}: the wait time must be 0 (no limit) or more "
-                         "minutes", fix="write -w 3, or -w 0 to wait without limit")
+    if args.wait_minutes is not None and not 0 <= args.wait_minutes <= MAX_WAIT_MINUTES:
+        raise UsageError(f"-w {args.wait_minutes}: the wait time must be 0 (no limit) to "
+                         f"{MAX_WAIT_MINUTES} minutes",
+                         fix="write -w 3, or -w 0 to wait without limit")
     if args.detail_level is not None and not 1 <= args.detail_level <= 5:
         raise UsageError(f"-d {args.detail_level}: the detail level must be 1 to 5",
                          fix="write -d 1 (least detail) to -d 5 (most)")
@@ -224,13 +239,13 @@ def check_set_syntax(args: argparse.Namespace) -> None:
         if "," in named:
             raise UsageError("-o set -r lpar takes one mover service partition",
                              fix="name one VIOS with -p")
-        if args.ids and not args.ids.isdigit():
+        if args.ids and not (args.ids.isascii() and args.ids.isdigit()):
             raise UsageError(f"--id {args.ids}: not a partition ID", fix="write --id 1")
 
 
 def parse_attrs(args: argparse.Namespace) -> MigrationAttributes:
     text = args.attrs
-    if args.attr_file:
+    if args.attr_file is not None:  # -f "" is an unreadable file, not no attributes
         text = read_attribute_file(args.attr_file)
     if text is None:
         return MigrationAttributes()

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from lpmlab import codes
-from lpmlab.cli.common import HmcArgumentParser, run
+from lpmlab.cli.common import HmcArgumentParser, run, whole_number
 
 
 def parser(prog: str) -> HmcArgumentParser:
@@ -20,7 +20,7 @@ def parser(prog: str) -> HmcArgumentParser:
     p.add_argument("-m", dest="system", required=True, help="managed system")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("-p", dest="name", help="partition name")
-    who.add_argument("--id", dest="lpar_id", type=int, help="partition ID")
+    who.add_argument("--id", dest="lpar_id", type=whole_number, help="partition ID")
     return p
 
 

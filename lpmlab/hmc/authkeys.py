@@ -23,6 +23,11 @@ KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp3
              "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",
              "sk-ecdsa-sha2-nistp256@openssh.com")
 
+# the wire fields of each type's blob: its name, then the key (RFC 4253, 5656, 8709; PROTOCOL.u2f)
+KEY_FIELDS = {"ssh-ed25519": 2, "ssh-rsa": 3, "ecdsa-sha2-nistp256": 3,
+              "ecdsa-sha2-nistp384": 3, "ecdsa-sha2-nistp521": 3,
+              "sk-ssh-ed25519@openssh.com": 3, "sk-ecdsa-sha2-nistp256@openssh.com": 4}
+
 
 @dataclass(frozen=True)
 class AuthorizedKey:
@@ -42,16 +47,34 @@ def parse_key(text: str) -> AuthorizedKey:
                           fix="give the whole line of a .pub file, e.g. \"ssh-ed25519 AAAA... "
                               "user@host\" (quoted)")
     try:
-        raw = base64.b64decode(parts[1], validate=True)
-        (n,) = struct.unpack(">I", raw[:4])
-        embedded = raw[4:4 + n].decode()
-    except (binascii.Error, struct.error, UnicodeDecodeError) as exc:
+        fields = _wire_fields(base64.b64decode(parts[1], validate=True))
+        embedded = fields[0].decode()
+    except (binascii.Error, ValueError, IndexError) as exc:
         raise codes.error("HSCLL475", detail="the key's base64 part is damaged",
                           fix="copy the .pub line again, whole") from exc
     if embedded != parts[0]:
         raise codes.error("HSCLL475", detail=f"the key says {parts[0]} but holds a {embedded} "
                           "key", fix="copy the .pub line again, whole")
+    # a blob that only names its type (or is cut short) holds no key: sshd would never match it
+    if len(fields) != KEY_FIELDS[embedded] or (embedded.endswith("ed25519") and
+                                              len(fields[1]) != 32):
+        raise codes.error("HSCLL475", detail=f"the {embedded} key is incomplete (cut short?)",
+                          fix="copy the .pub line again, whole")
     return AuthorizedKey(parts[0], parts[1], parts[2] if len(parts) > 2 else "")
+
+
+def _wire_fields(raw: bytes) -> list[bytes]:
+    """The length-prefixed strings of an SSH public key blob (ValueError: not such a blob)."""
+    out, pos = [], 0
+    while pos < len(raw):
+        if pos + 4 > len(raw):
+            raise ValueError("a length is cut short")
+        (n,) = struct.unpack(">I", raw[pos:pos + 4])
+        if pos + 4 + n > len(raw):
+            raise ValueError("a field is cut short")
+        out.append(raw[pos + 4:pos + 4 + n])
+        pos += 4 + n
+    return out
 
 
 def read(console: P.ConsolePlan) -> list[AuthorizedKey]:

@@ -17,6 +17,9 @@ from lpmlab.errors import UsageError
 
 Sample = dict[str, Any]
 MIB = 1024 * 1024
+# the largest --mover-bandwidth/--max-speed (MiB/s) and --max-downtime (ms): far above what
+# any lab link or guest needs, far below what libvirt's and tc's integers hold
+CONTROL_MAX = 1_000_000
 DEFAULT_DOWNTIME_MS = 300   # QEMU's downtime-limit, which libvirt leaves alone
 PROGRESS = 0.9              # a pass progresses when it leaves < 90 % of the best so far
 DEFAULT_STALL_S = 30.0      # a stream that moves nothing this long is given up (0 = never)
@@ -77,9 +80,12 @@ class Controls:
         for name, value, lo in (("--mover-bandwidth", self.mover_bandwidth_mib, 1),
                                 ("--max-speed", self.max_speed_mib, 1),
                                 ("--max-downtime", self.max_downtime_ms, 1)):
-            if value is not None and value < lo:
-                raise UsageError(f"{name} {value}: must be at least {lo}",
-                                 fix=f"give a positive number, or leave {name} out")
+            # NaN compares false both ways, and libvirt and tc take bounded integers: a
+            # value out of range must fail here, not halfway through a migration
+            if value is not None and not lo <= value <= CONTROL_MAX:
+                raise UsageError(f"{name} {value}: must be a number from {lo} to {CONTROL_MAX}",
+                                 fix=f"give a number from {lo} to {CONTROL_MAX}, or leave "
+                                     f"{name} out")
         if not 0 <= self.stall_timeout_s <= 86400:
             raise UsageError(f"--stall-timeout {self.stall_timeout_s:g}: must be 0 (never) to "
                              "86400 seconds", fix="give the seconds without progress after "

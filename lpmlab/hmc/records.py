@@ -94,7 +94,15 @@ def select(recs: list[dict[str, Any]], flt: Mapping[str, list[str]]) -> list[dic
 def parse_filter(text: str, allowed: Sequence[str]) -> dict[str, list[str]]:
     """``--filter "lpar_names=a,b"`` (or ``"\\"lpar_names=a,b\\",..."``) -> {name: [values]}."""
     out: dict[str, list[str]] = {}
-    fields = next(csv.reader([text], skipinitialspace=False), [])
+    if "\n" in text or "\r" in text:
+        raise UsageError(f"--filter {text!r} holds a line break",
+                         fix='write the filter on one line, e.g. --filter "lpar_names=a,b"')
+    try:
+        fields = next(csv.reader([text], skipinitialspace=False, strict=True), [])
+    except csv.Error as exc:  # an unterminated quote, a quote after text
+        raise UsageError(f"invalid --filter {text!r}: {exc}",
+                         fix='quote the whole filter field, e.g. --filter '
+                             '"\\"lpar_names=a,b\\",lpar_ids=2"') from None
     key: str | None = None
     for f in fields:
         if "=" in f and f.split("=", 1)[0] in allowed:
@@ -110,4 +118,8 @@ def parse_filter(text: str, allowed: Sequence[str]) -> dict[str, list[str]]:
         else:
             raise UsageError(f"invalid --filter {text!r}",
                              fix="write --filter \"lpar_names=name1,name2\"")
+    for key, values in out.items():
+        if not values:  # an empty list would select everything, not nothing
+            raise UsageError(f"--filter {key}= names nothing",
+                             fix=f"give {key} at least one value, e.g. {key}=a,b, or drop it")
     return out

@@ -33,7 +33,9 @@ class SetSettings:
         hmc = Hmc.open()
         try:
             if self.resource == "sys":
-                frames = ([hmc.require_frame(self.system).frame.name] if self.system
+                # -m "" names no system (frame_name says so): it is not "every system"
+                frames = ([hmc.require_frame(self.system).frame.name]
+                          if self.system is not None
                           else [fp.frame.name for fp in hmc.frames()])
                 msp_settings.set_sys(hmc.plan, frames, self.attrs)
                 return SettingsOutcome("sys", {f: {"inactive_prof_policy": msp_settings
