@@ -255,6 +255,11 @@ def _inject(hmc: Hmc, entry: F.FaultEntry, *, in_controller: bool) -> tuple[str,
                 + (f", restarted {outage:g} s later" if outage else ""),
                 [{"action": "start_target", "vios": vp.vios.name}])
     if name == "dest-qemu-killed":
+        # only an incoming copy: once it runs, the partition has moved and it is no fault
+        # of a migration any more (it would kill the partition itself)
+        if any(p.frame == t["frame"] and p.info.state == "running"
+               for p in hmc.placements(t["partition"])):
+            raise codes.error("LPM1024", obj=name, lpar=t["partition"])
         fp = hmc.plan.frame(t["frame"])
         pid = F.kill_pidfile(F.qemu_pidfile(fp, t["partition"]),
                              f"the incoming QEMU of {t['partition']} on {t['frame']}")

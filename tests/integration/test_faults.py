@@ -103,7 +103,7 @@ def test_a_slow_mover_link_keeps_moving_and_is_not_a_stall(loaded):
 
 
 def test_a_broken_destination_msp_stalls_the_stream_and_the_hmc_ends_it(loaded):
-    f = arm("msp-path-broken", "--side", "dest", when="pass:2")
+    f = arm("msp-path-broken", "--side", "dest", when="transferring")
     proc = subprocess.Popen([str(BIN / "migrlpar"), "-o", "m", "-m", "sys1", "-t", "sys2",
                              "-p", "lpar1", "--noprogress", "--stall-timeout", "8"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -119,7 +119,7 @@ def test_a_broken_destination_msp_stalls_the_stream_and_the_hmc_ends_it(loaded):
     assert "no data moved for 8 s" in err and "keeps running on sys1" in err
     assert stalled_seen >= 2, "lslparmigr showed the stall while it lasted"
     e = entry(f["id"])
-    assert e["target"]["vios"] == "vios2" and e["detail"].endswith("at pass:2")
+    assert e["target"]["vios"] == "vios2" and e["detail"].endswith("at transferring")
     rec = Hmc.open().store.latest("lpar1", 1)[0]
     assert rec.state == "Migration Failed" and "stalled" in (rec.error or "")
     cp = cli("migrlpar", "-o", "v", "-m", "sys1", "-t", "sys2", "-p", "lpar1")
@@ -155,7 +155,7 @@ def test_a_killed_controller_is_recovered_by_migrlpar_r(loaded):
 
 @pytest.mark.parametrize("fault", ["dest-frame-down", "source-frame-down"])
 def test_a_dead_hypervisor_is_brought_back_by_recovery_with_force(loaded, fault):
-    f = arm(fault, when="pass:2")
+    f = arm(fault, when="transferring")
     cp = migrate(timeout=180)
     assert cp.returncode != 0
     e = entry(f["id"])
