@@ -6,6 +6,7 @@ opened inside that namespace, so no lab address ever appears in the host's own n
 
 from __future__ import annotations
 
+import logging
 import shlex
 import time
 from dataclasses import dataclass
@@ -15,6 +16,10 @@ import paramiko
 
 from lpmlab.errors import DeadlineError, FabricError, RmcError
 from lpmlab.fabric import netns
+
+# paramiko logs a socket closed under its reader thread (our own close) as an ERROR; with no
+# handler anywhere, Python's last-resort handler printed it on the command's stderr
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 @dataclass
