@@ -84,6 +84,7 @@ class JobWatcher:
         self._thread: threading.Thread | None = None
         self._last_read = -1.0
         self.job_seen = threading.Event()
+        self.job_gone = False  # the job was seen and has ended (no stall can follow)
         self.errors: list[str] = []
         self._job_start: float | None = None
         self._last_emitted = 0.0
@@ -162,6 +163,8 @@ class JobWatcher:
         except libvirt.libvirtError:
             return {}
         if stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
+            if self.job_seen.is_set():
+                self.job_gone = True  # libvirt's finish and confirm: nothing moves any more
             return {}
         if self._job_start is None and "time_elapsed" in stats:
             self._job_start = self._last_read - stats["time_elapsed"] / 1000.0

@@ -549,11 +549,13 @@ class LiveMigration:
             if not worker.is_alive():
                 break
             stall = telemetry.stall
+            if not watcher.job_seen.is_set() or watcher.job_gone or watcher.completed:
+                continue  # a stream is judged only while its job runs
             action = stall.check(watcher.now())
             if action is not None:
                 self._apply_all(watcher, [action])
                 reset_at = time.monotonic() + STALL_RESET_S
-            elif stall.stalled_s >= 1.0 and not stall.fired:
+            elif stall.stalled_s >= 2.0 and not stall.fired:
                 telemetry.note_stall(watcher.now())
             if reset_at is not None and time.monotonic() >= reset_at:
                 frame_ns = self.hmc.plan.frame(self.source).ns
