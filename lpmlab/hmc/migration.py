@@ -8,6 +8,7 @@ network to the destination MSP, whose relay hands it to the destination frame's 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import shlex
 import shutil
@@ -541,7 +542,9 @@ class LiveMigration:
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
                 outcome["error"] = exc
 
-        worker = threading.Thread(target=call, name="lpm-migrate", daemon=True)
+        # the worker logs under this migration (its folder's log.jsonl) too
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(call,),
+                                  name="lpm-migrate", daemon=True)
         worker.start()
         reset_at: float | None = None
         while worker.is_alive():
