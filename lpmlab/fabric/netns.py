@@ -58,22 +58,13 @@ def run_in(name: str, argv: list[str], *, check: bool = True,
     return cp
 
 
-def reset_tcp(name: str, local_port: int) -> int:
+def reset_tcp(name: str, port: int, *, remote: bool = False) -> int:
     """Close (``ss -K``, a reset to both ends) the established TCP connections in namespace
-    ``name`` whose local port is ``local_port``; return how many there were."""
+    ``name`` whose local port (``remote``: remote port) is ``port``; how many there were."""
+    side = "dport" if remote else "sport"
     try:
-        cp = run_in(name, ["ss", "-tnHK", "state", "established",
-                           f"( sport = :{local_port} )"], check=False, timeout=10)
-    except subprocess.TimeoutExpired:
-        return 0
-    return len([ln for ln in cp.stdout.splitlines() if ln.strip()])
-
-
-def reset_tcp_to(name: str, remote_port: int) -> int:
-    """As ``reset_tcp``, for the connections in ``name`` to remote port ``remote_port``."""
-    try:
-        cp = run_in(name, ["ss", "-tnHK", "state", "established",
-                           f"( dport = :{remote_port} )"], check=False, timeout=10)
+        cp = run_in(name, ["ss", "-tnHK", "state", "established", f"( {side} = :{port} )"],
+                    check=False, timeout=10)
     except subprocess.TimeoutExpired:
         return 0
     return len([ln for ln in cp.stdout.splitlines() if ln.strip()])

@@ -562,7 +562,7 @@ class LiveMigration:
                 telemetry.note_stall(watcher.now())
             if reset_at is not None and time.monotonic() >= reset_at:
                 frame_ns = self.hmc.plan.frame(self.source).ns
-                closed = netns.reset_tcp_to(frame_ns, port) if port else 0
+                closed = netns.reset_tcp(frame_ns, port, remote=True) if port else 0
                 _log.info("stalled stream reset", connections=closed, port=port)
                 reset_at = time.monotonic() + STALL_RESET_S
         if "error" in outcome:
