@@ -34,6 +34,18 @@ class HmcArgumentParser(argparse.ArgumentParser):
         self.add_argument("--debug", action="store_true",
                           help="log everything the controller does on stderr (structured)")
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        ns, extra = super().parse_known_args(args, namespace)
+        # an empty -m/-t/-p/-i names nothing; taken as "not given" it would list or act
+        # on everything (lssyscfg -r sys -m '' listed every frame)
+        for action in self._actions:
+            if (action.option_strings and action.default != ""
+                    and getattr(ns, action.dest, None) == ""):
+                opt = action.option_strings[0]
+                raise UsageError(f"{self.prog}: {opt} '' is empty: it names nothing",
+                                 fix=f"give {opt} a value (see '{self.prog} --help')")
+        return ns, extra
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}", fix=f"see '{self.prog} --help'")
 

@@ -165,10 +165,6 @@ def _given(args: argparse.Namespace, attr: str) -> bool:
 
 def check_syntax(args: argparse.Namespace) -> None:
     op: str = args.op
-    for opt, value in (("-m", args.system), ("-t", args.target)):
-        if value == "":  # not "no -m": -o set -r sys -m '' set every system
-            raise UsageError(f"{opt} '' names no managed system",
-                             fix=f"name one with {opt} (see 'lssyscfg -r sys -F name')")
     if not args.system and not (op == "set" and args.set_resource == "sys"):
         raise _missing("-m")
     for opt, (attr, ops) in OPTION_OPS.items():

@@ -6,8 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from lpmlab import codes
-from lpmlab.cli import chsyscfg, chsysstate, common, diagrmc, lslparmigr, lsrefcode, migrlpar
+from lpmlab.cli import (
+    chsyscfg,
+    chsysstate,
+    common,
+    diagrmc,
+    lslparmigr,
+    lsrefcode,
+    lssyscfg,
+    migrlpar,
+)
 from lpmlab.cli import mkvterm as vterm
 from lpmlab.errors import UsageError
 from lpmlab.hmc import authkeys, records
@@ -74,10 +82,11 @@ def test_a_good_filter_still_parses():
     (chsyscfg.main, ["-r", "lpar", "-m", "sys1", "-f", ""]),
     (migrlpar.main, [*MV, "-p", "lpar1", "-f", ""]),
 ])
-def test_an_empty_attribute_file_name_is_an_unreadable_file(main, argv, capsys):
+def test_an_empty_attribute_file_name_is_refused(main, argv, capsys):
     # chsyscfg died with a TypeError; migrlpar took it for "no attributes" and went on
     rc, err = refused(main, argv, capsys)
-    assert (rc, err.split()[0]) == (codes.spec("HSCLL426").exit_code, "HSCLL426")
+    assert (rc, err.split()[0]) == (2, "HSCL8001")
+    assert "-f '' is empty" in err
 
 
 @pytest.mark.parametrize("kw", [
@@ -103,12 +112,20 @@ def test_migrlpar_refuses_before_the_lab(argv, words, capsys):
     assert words in err
 
 
-def test_an_empty_system_is_not_every_system(capsys):
+@pytest.mark.parametrize("main, argv, opt", [
     # -o set -r sys -m '' changed the policy of every managed system
-    rc, err = refused(migrlpar.main, ["-o", "set", "-r", "sys", "-m", "", "-i",
-                                      "inactive_prof_policy=config"], capsys)
+    (migrlpar.main, ["-o", "set", "-r", "sys", "-m", "", "-i", "inactive_prof_policy=config"],
+     "-m"),
+    # lssyscfg -r sys -m '' listed every managed system (the CI fuzz run found it)
+    (lssyscfg.main, ["-r", "sys", "-m", ""], "-m"),
+    (lsrefcode.main, ["-r", "sys", "-m", ""], "-m"),
+    (lslparmigr.main, ["-r", "msp", "-m", "sys1", "-t", ""], "-t"),
+    (migrlpar.main, [*MV[:4], "-t", "", "-p", "lpar1"], "-t"),
+])
+def test_an_empty_value_is_not_every_value(main, argv, opt, capsys):
+    rc, err = refused(main, argv, capsys)
     assert (rc, err.split()[0]) == (2, "HSCL8001")
-    assert "-m '' names no managed system" in err
+    assert f"{opt} '' is empty" in err
 
 
 @pytest.mark.parametrize("line", [
