@@ -101,6 +101,12 @@ CODES: tuple[Code, ...] = (
        "status' and 'lpmlab fault list' (a mover link, an MSP, a VIOS's storage), repair it "
        "('lpmlab fault clear' or 'lpmlab lab up') and migrate again; --stall-timeout sets "
        "how long a transfer may move nothing (0 = never)"),
+    _c("HSCLL456", _MIG, "the partition still runs on the destination after the switch",
+       "Partition {obj} moved to {dest}, but it is no longer running there ({detail}); its "
+       "post hooks did not run.",
+       "its disk is intact: activate it on {dest} with 'chsysstate -m {dest} -r lpar -o on "
+       "-n {obj}' (or 'migrlpar -o r -m {dest} -p {obj}'), then look for what stopped it "
+       "('lpmlab fault list', the frame's QEMU log under the lab folder)"),
     # -- another HMC
     _c("HSCLL470", _MIG, "the remote HMC accepts the user's password (mkauthkeys)",
        "The remote HMC {obj} refused the password of {user}.",

@@ -405,6 +405,7 @@ class LiveMigration:
             except LpmlabError as exc:
                 # the partition did move: a warning for the record, not a failure
                 rec.stats["profile_error"] = exc.message
+            self._require_running_on_dest(rec)
             self._os_phase(partition_os, rec, "post")  # on the destination, after resume
             # after the post hooks: the dirtier has written its passes file (each second)
             self._guest_slowdown(partition_os, rec, transfer_start, transfer_end)
@@ -458,6 +459,19 @@ class LiveMigration:
                                   detail=message) from exc
             raise codes.error("HSCLL414", obj=self.partition, sys=self.source,
                               detail=message) from exc
+
+    def _require_running_on_dest(self, rec: MigrationRecord) -> None:
+        """After the switch the partition lives only on the destination: if that copy died
+        (its QEMU killed as it resumed), its post hooks would wait out every RMC timeout and
+        the migration would still look a success."""
+        states = [p.info.state for p in self.destination.placements(self.partition)]
+        if any(s in ("running", "paused") for s in states):
+            return
+        detail = f"state {'/'.join(states)}" if states else "not defined there"
+        rec.error = f"not running on {self.dest} after the switch: {detail}"
+        rec.state, rec.result = "Migration Failed", "failed"
+        rec.phase("failed", error=rec.error)
+        raise codes.error("HSCLL456", obj=self.partition, dest=self.dest, detail=detail)
 
     def _guest_slowdown(self, partition_os: hooks.PartitionOS, rec: MigrationRecord,
                         start: float, end: float) -> None:

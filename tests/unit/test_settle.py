@@ -168,3 +168,38 @@ def test_without_a_record_the_paused_half_is_taken_for_the_source():
         R._postcopy_keeper("lpar1", alone.placements("lpar1"),
                            M.postcopy_halves(alone.placements("lpar1")), [], force=True)
     assert err.value.code == "HSCLL414"
+
+
+class RecordSpy:
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, dict]] = []
+        self.error = self.state = self.result = None
+
+    def phase(self, name: str, **kw: object) -> None:
+        self.phases.append((name, kw))
+
+
+def switched(frames: dict[str, DomainInfo]) -> M.LiveMigration:
+    job = M.LiveMigration.__new__(M.LiveMigration)
+    job.partition, job.dest = "lpar1", "sys2"
+    job.destination = FakeHmc(frames)  # answers placements() as a destination does
+    return job
+
+
+def test_a_partition_dead_on_the_destination_after_the_switch_fails_the_migration():
+    # a killed destination QEMU right after the switch: migrlpar ended 0 after 179 s of
+    # post hooks that could not reach the partition
+    from lpmlab.errors import MigrationError
+
+    rec = RecordSpy()
+    with pytest.raises(MigrationError) as err:
+        switched({"sys2": info("shutoff")})._require_running_on_dest(rec)
+    assert err.value.code == "HSCLL456" and "chsysstate -m sys2" in (err.value.fix or "")
+    assert (rec.state, rec.result) == ("Migration Failed", "failed")
+    assert "shutoff" in rec.error and rec.phases[-1][0] == "failed"
+
+
+def test_a_partition_running_on_the_destination_goes_on_to_its_post_hooks():
+    rec = RecordSpy()
+    switched({"sys2": info("running")})._require_running_on_dest(rec)
+    assert rec.phases == [] and rec.state is None
