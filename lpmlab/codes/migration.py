@@ -107,6 +107,11 @@ CODES: tuple[Code, ...] = (
        "its disk is intact: activate it on {dest} with 'chsysstate -m {dest} -r lpar -o on "
        "-n {obj}' (or 'migrlpar -o r -m {dest} -p {obj}'), then look for what stopped it "
        "('lpmlab fault list', the frame's QEMU log under the lab folder)"),
+    _c("HSCLL457", _MIG, "a stop request reaches the migration's hypervisor",
+       "The migration of partition {obj} could not be stopped: {detail}.",
+       "it may still be under way: see 'lslparmigr -r lpar -m {sys}' and try 'migrlpar -o s' "
+       "again; if {sys} does not answer ('lpmlab lab status'), bring it back ('lpmlab lab "
+       "up') and recover with 'migrlpar -o r -m {sys} -p {obj}'"),
     # -- another HMC
     _c("HSCLL470", _MIG, "the remote HMC accepts the user's password (mkauthkeys)",
        "The remote HMC {obj} refused the password of {user}.",

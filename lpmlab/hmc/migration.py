@@ -709,7 +709,10 @@ def stop(hmc: Hmc, partition: str, source: str) -> MigrationRecord:
         hmc.store.set_state(rec.id, rec.state)
         if mig.postcopy_phase(dom) is not None:
             raise codes.error("HSCLL454", obj=partition, sys=source, dest=rec.dest_sys) from exc
-        raise codes.error("HSCLL409", obj=partition, sys=source) from exc
+        if mig.job_running(dom) is False:
+            raise codes.error("HSCLL409", obj=partition, sys=source) from exc
+        # the job goes on (or its frame stopped answering): not "nothing to stop"
+        raise codes.error("HSCLL457", obj=partition, sys=source, detail=exc.message) from exc
     return rec
 
 
