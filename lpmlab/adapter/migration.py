@@ -142,6 +142,18 @@ def _define_if_transient(dom: libvirt.virDomain) -> list[str]:
     return ["defined"]
 
 
+def _create(dom: libvirt.virDomain) -> bool:
+    """Start the domain; False when it was started meanwhile by someone else (libvirt itself
+    resumes a source copy once its dead migration's job is cleaned up): "already running"."""
+    try:
+        dom.create()
+        return True
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID and dom.isActive():
+            return False
+        raise
+
+
 @logged("destroy+create")
 def restart(dom: libvirt.virDomain) -> list[str]:
     """Power the domain off and boot it again from its (shared) disk; return what was done.
@@ -179,8 +191,7 @@ def make_running_and_persistent(dom: libvirt.virDomain) -> list[str]:
         done = _define_if_transient(dom)
         state = dom.state()[0]
         if not dom.isActive():
-            dom.create()
-            done.append("activated")
+            done.append("activated" if _create(dom) else "found running")
         elif state in (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PMSUSPENDED):
             dom.resume()
             done.append("resumed")
