@@ -31,7 +31,7 @@ host: $(VENV)/.host
 
 # 3. The package itself (libvirt-python compiles against the libvirt just installed).
 $(VENV)/.installed: $(VENV)/.host pyproject.toml
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,test]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -122,3 +122,10 @@ class RmcError(LpmlabError):
 
     code = "HSCL2976"
     exit_code = 13
+
+
+class AccessError(LpmlabError):
+    """The HMC refused who is asking: a wrong user or password, a session that is not valid."""
+
+    code = "HSCLR401"
+    exit_code = 14

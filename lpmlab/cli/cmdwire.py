@@ -57,3 +57,23 @@ def _close(fd: int) -> None:
 
     with contextlib.suppress(OSError):
         os.close(fd)
+
+
+def run(socket_path: str, argv: list[str], user: str, stdin: int, stdout: int, stderr: int,
+        on_start: Any = None) -> int:
+    """Run one HMC command through the command server with the given descriptors and wait
+    for its exit status. ``on_start(send)`` gets a function that sends a control message
+    (``{"signal": N}``) while it runs."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
+        conn.connect(socket_path)
+        send(conn, {"argv": argv, "env": {}, "user": user}, [stdin, stdout, stderr])
+        if on_start is not None:
+            on_start(lambda message: send(conn, message))
+        while True:
+            message, _ = receive(conn)
+            if message is None:
+                raise ConnectionError(f"the command server ended {argv[0]} without a status")
+            if "rc" in message:
+                if message.get("error"):
+                    raise ConnectionError(f"{argv[0]}: {message['error']}")
+                return int(message["rc"])

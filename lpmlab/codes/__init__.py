@@ -15,7 +15,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 
-from lpmlab.codes import commands, lab, migration, validation
+from lpmlab.codes import commands, lab, migration, rest, validation
 from lpmlab.codes.entry import Code, Severity
 from lpmlab.errors import LpmlabError
 
@@ -23,7 +23,8 @@ __all__ = ["ALL", "REGISTRY", "Code", "Severity", "error", "family", "fields", "
 
 # Every table's entries, in order; REGISTRY keeps the last of a duplicate, so a test compares
 # the two (a code defined twice would silently take one table's words).
-ALL: tuple[Code, ...] = (*lab.CODES, *commands.CODES, *migration.CODES, *validation.CODES)
+ALL: tuple[Code, ...] = (*lab.CODES, *commands.CODES, *migration.CODES, *validation.CODES,
+                         *rest.CODES)
 REGISTRY: dict[str, Code] = {c.code: c for c in ALL}
 
 # Placeholders a template may leave out: optional suffixes (" It is on sys2.", a hint).
@@ -56,5 +57,6 @@ def error(code: str, *, evidence: str | None = None, **kw: object) -> LpmlabErro
 
 
 def family(name: str) -> Mapping[str, Code]:
-    """The codes of one family (``validation``, ``commands``, ``migration``, ``lab``)."""
+    """The codes of one family (``validation``, ``commands``, ``migration``, ``lab``,
+    ``rest``)."""
     return {c.code: c for c in ALL if c.family == name}

@@ -73,7 +73,7 @@ def test_codes_are_well_formed_and_their_templates_parse():
     for c in codes.ALL:
         assert re.fullmatch(r"HSCL[0-9A-Z]{4}|HSCLL\d{3}|LPM\d{4}", c.code), c.code
         assert c.title and c.message and c.fix, c.code
-        assert c.family in ("lab", "commands", "migration", "validation"), c.code
+        assert c.family in ("lab", "commands", "migration", "validation", "rest"), c.code
         assert c.severity in ("error", "warning")
         assert all(name.isidentifier() for name in codes.fields(c.code)), c.code
 

@@ -1,0 +1,109 @@
+"""What the REST API shows, read from the same HMC core the commands read: a survey of the
+HMC's managed systems and, on each it can see into, its partitions and VIOS.
+
+Nothing here is a second implementation of a listing: the records are ``lssyscfg``'s
+(``Hmc.sys_record``, ``Hmc.lpar_records``), the memory and processors ``lshwres``'s (the
+lab snapshot), the migration state ``lslparmigr``'s (``Hmc.migration_of``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lpmlab.hmc import snapshot
+from lpmlab.hmc.store import needs_recovery
+from lpmlab.hmc.system import OPERATING, Hmc
+from lpmlab.hmc.validation import FrameState, PartitionState
+
+RECOVERY_REQUIRED = "Migration Recovery Required"
+
+
+@dataclass(frozen=True)
+class SystemView:
+    uuid: str
+    name: str
+    record: dict[str, Any]          # lssyscfg -r sys
+    facts: FrameState | None        # None while the HMC cannot see into it
+    migrations: dict[str, int]      # active/inactive in progress
+
+    @property
+    def connected(self) -> bool:
+        return self.record["state"] == OPERATING
+
+
+@dataclass(frozen=True)
+class PartitionView:
+    uuid: str
+    name: str
+    system: SystemView
+    record: dict[str, Any]          # lssyscfg -r lpar
+    facts: PartitionState | None    # None for a VIOS (a namespace: no memory of its own)
+    migration_state: str            # lslparmigr's: Not Migrating, Migration In Progress...
+    refcode: str = ""
+
+    @property
+    def is_vios(self) -> bool:
+        return self.record["lpar_env"] == "vioserver"
+
+
+@dataclass
+class Survey:
+    hmc_name: str
+    systems: list[SystemView] = field(default_factory=list)
+    partitions: list[PartitionView] = field(default_factory=list)
+
+    def system(self, uuid: str) -> SystemView | None:
+        return next((s for s in self.systems if s.uuid == uuid.lower()), None)
+
+    def system_named(self, name: str) -> SystemView | None:
+        return next((s for s in self.systems if s.name == name), None)
+
+    def partition(self, uuid: str, *, vios: bool | None = None) -> PartitionView | None:
+        return next((p for p in self.partitions if p.uuid == uuid.lower()
+                     and (vios is None or p.is_vios == vios)), None)
+
+    def partitions_of(self, system: SystemView | None, *, vios: bool) -> list[PartitionView]:
+        return [p for p in self.partitions if p.is_vios == vios
+                and (system is None or p.system.uuid == system.uuid)]
+
+
+def survey(hmc: Hmc, *, rmc: bool = True) -> Survey:
+    """Every managed system of the HMC and what is on those it can see into."""
+    from lpmlab.hmc import refcodes
+
+    snap = snapshot.inventory(hmc)
+    out = Survey(hmc.console.name)
+    for fp in hmc.frames():
+        rec = hmc.sys_record(fp)
+        active = hmc.migrations_on(fp.frame.name)
+        view = SystemView(
+            uuid=str(rec["uuid"]).lower(), name=fp.frame.name, record=rec,
+            facts=snap.frames.get(fp.frame.name) if rec["state"] == OPERATING else None,
+            migrations={"active": sum(1 for m in active if m.migration_type == "active"),
+                        "inactive": sum(1 for m in active if m.migration_type == "inactive")})
+        out.systems.append(view)
+        if not view.connected:
+            continue
+        infos = {i.name: i for i in hmc.domains_on(fp.frame.name)}
+        for lpar in hmc.lpar_records(fp.frame.name, rmc=rmc):
+            name = lpar["name"]
+            # mid-migration this may be the other frame's copy: the same sizes
+            facts = snap.partitions.get(name)
+            code = ""
+            if name in infos:
+                pp = hmc.plan.partition(name)
+                code = refcodes.current(infos[name], pp.console_log,
+                                        lpar.get("rmc_state") == "active").refcode
+            out.partitions.append(PartitionView(
+                uuid=str(lpar["uuid"]).lower(), name=name, system=view, record=lpar,
+                facts=facts, migration_state=_migration_state(hmc, name, fp.frame.name),
+                refcode=code))
+    return out
+
+
+def _migration_state(hmc: Hmc, partition: str, frame: str) -> str:
+    m = hmc.migration_of(partition)
+    if m is None or frame not in (m.source_sys, m.dest_sys):
+        return "Not Migrating"
+    return RECOVERY_REQUIRED if needs_recovery(m) else m.state
