@@ -45,6 +45,7 @@ def status(args: argparse.Namespace) -> int:
         print(f"  hmc {name} (manages {', '.join(h['frames'])}): {h['ssh']}  password: "
               f"{h['password'] or '(not set)'}; sshd {h['sshd']}, command server "
               f"{h['command_server']}")
+        print(f"    REST API {h['rest_api']}: {h['rest_url']}  (CA: {h['ca_file']})")
     for f in st.get("faults", []):
         target = ",".join(f"{k}={v}" for k, v in f["target"].items()) or "-"
         print(f"  fault {f['id']} {f['name']} [{f['state']}] when={f['when']} {target}: "

@@ -27,6 +27,8 @@ class Code:
     message: str
     fix: str
     severity: Severity = "error"
+    # the REST API's HTTP status for it (0: the status of its class)
+    http_status: int = 0
 
     @property
     def exit_code(self) -> int:

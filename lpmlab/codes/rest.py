@@ -10,8 +10,9 @@ from lpmlab.codes.entry import Code
 FAMILY = "rest"
 
 
-def _c(code: str, error: type[E.LpmlabError], title: str, message: str, fix: str) -> Code:
-    return Code(code, error, FAMILY, title, message, fix)
+def _c(code: str, error: type[E.LpmlabError], title: str, message: str, fix: str,
+       http_status: int = 0) -> Code:
+    return Code(code, error, FAMILY, title, message, fix, http_status=http_status)
 
 
 CODES: tuple[Code, ...] = (
@@ -30,7 +31,7 @@ CODES: tuple[Code, ...] = (
        "list them with GET /rest/api/uom/{kind}"),
     _c("HSCLR405", E.UsageError, "the URL takes the request's method",
        "{method} is not allowed on {path}.",
-       "use {allowed}"),
+       "use {allowed}", 405),
     _c("HSCLR406", E.UsageError, "a job is one the object runs",
        "{kind} has no job {obj}.",
        "run one of: {allowed}"),
@@ -40,10 +41,10 @@ CODES: tuple[Code, ...] = (
     _c("HSCLR408", E.UsageError, "only a finished job is deleted",
        "Job {job} ({operation}) is still running.",
        "wait for it to end (GET /rest/api/uom/jobs/{job}) or cancel it (POST "
-       "/rest/api/uom/jobs/{job}/cancel), then delete it"),
+       "/rest/api/uom/jobs/{job}/cancel), then delete it", 409),
     _c("HSCLR409", E.MigrationError, "the API's room for jobs",
        "HMC {obj} cannot take another job: {detail}.",
-       "wait for running jobs to end, and delete the finished ones"),
+       "wait for running jobs to end, and delete the finished ones", 503),
     _c("HSCLR410", E.NotFoundError, "the job a URL names exists",
        "HMC {obj} has no job {job}: it never ran here, or it was deleted.",
        "use the JobID the job's PUT returned"),

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+CA_FILE = "lpmlab-ca.pem"
 CA_DAYS = 3650
 SERVER_DAYS = 825  # what browsers and most TLS stacks still accept for a server certificate
 RENEW_DAYS = 30
@@ -58,7 +59,7 @@ def _fresh(cert: x509.Certificate) -> bool:
 
 def ensure_ca(folder: Path, lab: str) -> Certificate:
     """The lab's CA (``lpmlab-ca.pem``, ``lpmlab-ca.key``), made once."""
-    ca = Certificate(folder / "lpmlab-ca.pem", folder / "lpmlab-ca.key")
+    ca = Certificate(folder / CA_FILE, folder / "lpmlab-ca.key")
     kept = _load(ca.cert, ca.key)
     if kept is not None and _fresh(kept[0]):
         return ca

@@ -63,6 +63,10 @@ def render(lab: P.LabPlan, host_uuids: dict[str, str],
             "hmc_run_dir": str(cp.run_dir), "hmc_password_file": str(cp.password_file),
             "hmc_socket_dir_in_sshd": cp.SOCKET_DIR_IN_SSHD,
             "hmc_socket_in_sshd": f"{cp.SOCKET_DIR_IN_SSHD}/{cp.socket.name}",
+            "hmc_socket": str(cp.socket),
+            "hmc_tls_cert": str(cp.tls_dir / "cert.pem"),
+            "hmc_tls_key": str(cp.tls_dir / "key.pem"),
+            "hmc_rest_ports": list(cp.REST_PORTS),
         }
     lab_uris = [fp.uri for fp in lab.frames()]
     parts = {}

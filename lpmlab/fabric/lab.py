@@ -23,7 +23,7 @@ from typing import Any
 
 from lpmlab import log, paths, topology
 from lpmlab.errors import LabNotRunningError, TopologyError
-from lpmlab.fabric import keys, netns
+from lpmlab.fabric import ca, keys, netns
 from lpmlab.fabric import plan as P
 
 
@@ -191,10 +191,12 @@ class Lab:
             })
             combine(base, overlay, pp.initrd)
             state.host_keys[pp.partition.name] = host_pub
+        authority = ca.ensure_ca(self.plan.ca_dir, self.plan.topology.name)
         for cp in self.plan.consoles():
             keys.ensure_password(cp.password_file, cp.console.password)
+            ca.ensure_server_cert(authority, cp.tls_dir, cp.name, [str(cp.console.address)])
         return (f"{len(self.plan.partitions())} partition initrd(s), "
-                f"{len(self.plan.consoles())} HMC account(s)")
+                f"{len(self.plan.consoles())} HMC account(s) and certificate(s)")
 
     def domain_xml(self, state: LabState, name: str) -> str:
         from lpmlab.adapter import domain_xml as dx
@@ -311,7 +313,8 @@ class Lab:
                 except LpmlabError as exc:
                     v["msp"] = f"down ({exc.message})"
             out["vios"][vp.vios.name] = v
-        out["hmcs"] = {cp.name: console_status(cp) for cp in self.plan.consoles()}
+        out["hmcs"] = {cp.name: console_status(self.plan, cp)
+                       for cp in self.plan.consoles()}
         from lpmlab.fabric.faults import Ledger
 
         out["faults"] = [{"id": e.id, "name": e.name, "state": e.state, "when": e.when,
@@ -332,9 +335,9 @@ def pidfile_alive(path: Path) -> bool:
         return False
 
 
-def console_status(cp: P.ConsolePlan) -> dict[str, Any]:
-    """An HMC endpoint as ``lab status`` shows it: how to log in, and whether its sshd and
-    command server run."""
+def console_status(plan: P.LabPlan, cp: P.ConsolePlan) -> dict[str, Any]:
+    """An HMC endpoint as ``lab status`` shows it: how to log in, and whether its sshd,
+    command server and REST API run (and the CA file REST clients trust)."""
     try:
         password = cp.password_file.read_text().strip()
     except OSError:
@@ -345,6 +348,9 @@ def console_status(cp: P.ConsolePlan) -> dict[str, Any]:
             "sshd": "running" if pidfile_alive(cp.dir / "sshd.pid") else "down",
             "command_server": ("running" if pidfile_alive(cp.dir / "cmdserver.pid")
                                else "down"),
+            "rest_api": "running" if pidfile_alive(cp.dir / "rest.pid") else "down",
+            "rest_url": f"https://{cp.console.address}:{cp.REST_PORTS[0]}/rest/api",
+            "ca_file": str(plan.ca_dir / ca.CA_FILE),
             "host_route": f"{cp.console.address} via {cp.ns_end.split('/')[0]} dev "
                           f"{cp.host_ifname}"}
 

@@ -153,6 +153,13 @@ class ConsolePlan:
         return self.dir / "password"
 
     @property
+    def tls_dir(self) -> Path:
+        """The REST API's certificate and key (signed by the lab's CA)."""
+        return self.dir / "tls"
+
+    REST_PORTS = (12443, 443)  # pypowervm's; IBM's Ansible collection (no port option)
+
+    @property
     def hub_ifname(self) -> str:
         return f"lh{self.console.index}"
 
@@ -170,6 +177,12 @@ class LabPlan:
     @classmethod
     def for_topology(cls, topology: Topology, lab_dir: Path | None = None) -> LabPlan:
         return cls(topology, lab_dir or paths.lab_dir())
+
+    @property
+    def ca_dir(self) -> Path:
+        """The lab's CA (``lpmlab-ca.pem``: what REST clients trust); beside the lab folder,
+        so it outlives ``lab down`` and clients keep trusting the HMCs of the next lab."""
+        return self.dir.parent / "ca"
 
     @property
     def san_dir(self) -> Path:

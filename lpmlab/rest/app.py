@@ -8,10 +8,12 @@ that fails changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ from lpmlab.errors import (
     NotFoundError,
     UsageError,
 )
-from lpmlab.rest import atom, model, operations, uom, web
+from lpmlab.rest import atom, jobs, model, operations, uom, web
 from lpmlab.rest.jobs import JobBoard
 from lpmlab.rest.sessions import SessionStore
 
@@ -91,14 +93,15 @@ STATUS_OF: dict[type[LpmlabError], tuple[int, str]] = {
     MigrationError: (409, "Conflict"),
     LabNotRunningError: (503, "Service Unavailable"),
 }
-STATUS_OF_CODE = {"HSCLR405": (405, "Method Not Allowed"), "HSCLR408": (409, "Conflict"),
-                  "HSCLR409": (503, "Service Unavailable")}
 
 
 def error_response(request: Request, err: LpmlabError) -> Response:
-    status, reason = STATUS_OF_CODE.get(err.code) or next(
-        (v for cls, v in STATUS_OF.items() if isinstance(err, cls)),
-        (500, "Internal Server Error"))
+    status, reason = next((v for cls, v in STATUS_OF.items() if isinstance(err, cls)),
+                          (500, "Internal Server Error"))
+    with contextlib.suppress(KeyError):
+        if codes.spec(err.code).http_status:
+            status = codes.spec(err.code).http_status
+            reason = HTTPStatus(status).phrase
     entry = web.error_response(status, reason, err, request.url.path)
     return Response(entry.xml(), status_code=status, media_type=ATOM_XML)
 
@@ -298,12 +301,14 @@ def job_submit(api: Api, request: Request) -> Response:
             params[name] = atom.child_text(param, "ParameterValue") or ""
     command = operations.command(group, op, p, params, survey)
     job = api.jobs.submit(command, group, p.uuid, request.state.session.user)
+    job.ended.wait(jobs.START_WAIT_S)
     href = f"{base_url(request)}{API}/uom/jobs/{job.id}"
     return atom_response(web.job_response(job, href).xml())
 
 
 def job_status(api: Api, request: Request) -> Response:
     job = api.jobs.get(request.path_params["job"])
+    job.ended.wait(jobs.POLL_HOLD_S)
     return atom_response(web.job_response(job, str(request.url)).xml())
 
 

@@ -34,6 +34,11 @@ FAILED_BEFORE_COMPLETION = "FAILED_BEFORE_COMPLETION"
 TERMINAL = (COMPLETED_OK, COMPLETED_WITH_ERROR, FAILED_BEFORE_COMPLETION)
 
 KEEP_S = 3600.0   # a finished job nobody deleted is forgotten after this
+# A job's PUT answers once it has ended, if that is within START_WAIT_S (pypowervm then skips
+# its polls), and a poll of a running job answers when it ends, or after POLL_HOLD_S: the
+# clients' fixed sleeps between polls (pypowervm 1 s) no longer add to every job's time.
+START_WAIT_S = 2.0
+POLL_HOLD_S = 5.0
 MAX_JOBS = 1000
 
 # (argv, user, on_start(send)) -> (rc, stdout, stderr)
@@ -58,6 +63,7 @@ class Job:
     outcome: Any = None
     cancel_requested: bool = False
     send: Callable[[dict[str, Any]], None] | None = field(default=None, repr=False)
+    ended: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def done(self) -> bool:
@@ -196,6 +202,7 @@ class JobBoard:
         job.ended_ms, job.ended_at = int(time.time() * 1000), time.monotonic()
         job.send = None
         job.status = status
+        job.ended.set()
         _log.info("job ended", job=job.id, status=status, rc=rc, code=code)
 
     def _stop(self, job: Job) -> None:

@@ -46,6 +46,11 @@ class PartitionView:
     def is_vios(self) -> bool:
         return self.record["lpar_env"] == "vioserver"
 
+    @property
+    def runs_here(self) -> bool:
+        """This copy is the one that runs the partition (mid-migration the other waits)."""
+        return self.facts is not None and self.facts.frame == self.system.name
+
 
 @dataclass
 class Survey:
@@ -60,12 +65,23 @@ class Survey:
         return next((s for s in self.systems if s.name == name), None)
 
     def partition(self, uuid: str, *, vios: bool | None = None) -> PartitionView | None:
-        return next((p for p in self.partitions if p.uuid == uuid.lower()
-                     and (vios is None or p.is_vios == vios)), None)
+        return next((p for p in self.partitions_of(None, vios=vios) if p.uuid == uuid.lower()),
+                    None)
 
-    def partitions_of(self, system: SystemView | None, *, vios: bool) -> list[PartitionView]:
-        return [p for p in self.partitions if p.is_vios == vios
+    def partitions_of(self, system: SystemView | None, *,
+                      vios: bool | None) -> list[PartitionView]:
+        """A system's partitions (a migrating one on both of its systems, as lssyscfg lists
+        it); without a system, each partition once: the copy that runs it."""
+        mine = [p for p in self.partitions if (vios is None or p.is_vios == vios)
                 and (system is None or p.system.uuid == system.uuid)]
+        if system is not None:
+            return mine
+        out: dict[str, PartitionView] = {}
+        for p in mine:
+            have = out.get(p.uuid)
+            if have is None or (p.runs_here and not have.runs_here):
+                out[p.uuid] = p
+        return list(out.values())
 
 
 def survey(hmc: Hmc, *, rmc: bool = True) -> Survey:

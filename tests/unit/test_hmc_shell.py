@@ -301,7 +301,8 @@ def test_the_shell_runs_from_the_copy_the_lab_makes(tmp_path):
                          cwd="/")
     assert out.returncode == 0, out.stderr
     codes = {"lpmlab.codes", "lpmlab.codes.entry", "lpmlab.codes.lab", "lpmlab.codes.commands",
-             "lpmlab.codes.migration", "lpmlab.codes.validation"}  # its errors' registry
+             "lpmlab.codes.migration", "lpmlab.codes.validation",
+             "lpmlab.codes.rest"}  # its errors' registry
     assert set(out.stdout.split()) == {"lpmlab", "lpmlab.errors", "lpmlab.cli",
                                        "lpmlab.cli.hmcshell", "lpmlab.cli.shellsyntax",
                                        "lpmlab.cli.shellfilters", "lpmlab.cli.cmdwire",
