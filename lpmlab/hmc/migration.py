@@ -8,14 +8,13 @@ network to the destination MSP, whose relay hands it to the destination frame's 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import os
 import shlex
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +31,7 @@ from lpmlab.errors import (
 from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
-from lpmlab.hmc import artifacts, faults, hooks, msp_settings, precopy, snapshot, vcpu
+from lpmlab.hmc import artifacts, faults, hooks, msp_settings, precopy, snapshot, transfer, vcpu
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.attributes import MigrationAttributes
 from lpmlab.hmc.destination import (
@@ -42,7 +41,7 @@ from lpmlab.hmc.destination import (
     ViosRef,
 )
 from lpmlab.hmc.store import LimitReached, MigrationRecord, MspLimitReached
-from lpmlab.hmc.system import Hmc, Placement
+from lpmlab.hmc.system import Hmc
 from lpmlab.topology import HMC_USER
 
 _log = log.get("lpmlab.migration")
@@ -421,7 +420,7 @@ class LiveMigration:
                     vcpu.bring_secondaries_online(rmc, vplan, self.partition)
             rec.stats["job"] = _clean(mig.completed_stats(dom))
             rec.error = message
-            halves = postcopy_halves(hmc.placements(self.partition))
+            halves = transfer.postcopy_halves(hmc.placements(self.partition))
             if halves:
                 # Each copy holds part of the memory: neither may be removed, and its OS
                 # cannot answer hooks while it waits for pages that will not come.
@@ -505,7 +504,7 @@ class LiveMigration:
         guard = None
         if req.postcopy:
             port = rec.port or 0
-            guard = PostcopyGuard(dom, lambda: self.destination.reset_stream(port))
+            guard = transfer.PostcopyGuard(dom, lambda: self.destination.reset_stream(port))
             guard.start()
         watcher.start()
         ok = False
@@ -543,44 +542,10 @@ class LiveMigration:
     def _migrate_unless_stalled(self, dom: Any, req: mig.MigrationRequest,
                                 watcher: tele.JobWatcher, telemetry: precopy.Telemetry,
                                 port: int) -> None:
-        """libvirt's migration call, run in a worker while this thread watches the clock: a
-        blocked stream can block QEMU's monitor (so the job statistics, the samples and an
-        abort too). A stall is aborted; when the call still has not returned
-        ``STALL_RESET_S`` later, the stream's connection is reset in the source frame, which
-        fails the send QEMU is blocked in and lets the job end."""
-        outcome: dict[str, BaseException] = {}
-
-        def call() -> None:
-            try:
-                mig.migrate(dom, req)
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-                outcome["error"] = exc
-
-        # the worker logs under this migration (its folder's log.jsonl) too
-        worker = threading.Thread(target=contextvars.copy_context().run, args=(call,),
-                                  name="lpm-migrate", daemon=True)
-        worker.start()
-        reset_at: float | None = None
-        while worker.is_alive():
-            worker.join(0.5)
-            if not worker.is_alive():
-                break
-            stall = telemetry.stall
-            if not watcher.job_seen.is_set() or watcher.job_gone or watcher.completed:
-                continue  # a stream is judged only while its job runs
-            action = stall.check(watcher.now())
-            if action is not None:
-                self._apply_all(watcher, [action])
-                reset_at = time.monotonic() + STALL_RESET_S
-            elif stall.stalled_s >= 2.0 and not stall.fired:
-                telemetry.note_stall(watcher.now())
-            if reset_at is not None and time.monotonic() >= reset_at:
-                frame_ns = self.hmc.plan.frame(self.source).ns
-                closed = netns.reset_tcp(frame_ns, port, remote=True) if port else 0
-                _log.info("stalled stream reset", connections=closed, port=port)
-                reset_at = time.monotonic() + STALL_RESET_S
-        if "error" in outcome:
-            raise outcome["error"]
+        frame_ns = self.hmc.plan.frame(self.source).ns
+        transfer.migrate_unless_stalled(
+            dom, req, watcher, telemetry, lambda a: self._apply_all(watcher, [a]),
+            lambda: netns.reset_tcp(frame_ns, port, remote=True) if port else 0)
 
     def _apply_all(self, watcher: tele.JobWatcher, actions: list[precopy.Action]) -> None:
         for a in actions:
@@ -601,47 +566,6 @@ class LiveMigration:
 
 
 SETTLE_SECONDS = 15.0
-STALL_RESET_S = 3.0  # after a stall's abort, the stream is reset if the job has not ended
-POSTCOPY_GRACE_SECONDS = 10.0
-
-
-class PostcopyGuard(threading.Thread):
-    """Puts a deadline on a broken post-copy stream. When the stream breaks after the switch,
-    the source fails at once, but a destination that had nothing to send into the reset keeps
-    waiting for its pages, and libvirt's migration call with it, for ever. Once the source
-    has shown a failed post-copy for ``grace_s``, the destination's end is reset too: both
-    sides fail and the call returns (HSCLL453)."""
-
-    def __init__(self, dom: Any, reset: Callable[[], int],
-                 grace_s: float = POSTCOPY_GRACE_SECONDS, poll_s: float = 0.5) -> None:
-        super().__init__(name="postcopy-guard", daemon=True)
-        self.dom, self.reset, self.grace_s, self.poll_s = dom, reset, grace_s, poll_s
-        self.resets: list[int] = []   # connections closed, per reset
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        failed_since: float | None = None
-        while not self._done.wait(self.poll_s):
-            if mig.postcopy_phase(self.dom) != "failed":
-                failed_since = None
-                continue
-            now = time.monotonic()
-            failed_since = failed_since or now
-            if now - failed_since >= self.grace_s:
-                with contextlib.suppress(LpmlabError):
-                    self.resets.append(self.reset())
-                failed_since = None   # another grace before trying again
-
-    def stop(self) -> None:
-        self._done.set()
-        self.join(timeout=5)
-
-
-def postcopy_halves(placements: list[Placement]) -> dict[str, str]:
-    """Frame -> phase of each copy (``hmc.placements``) that is one side of an interrupted
-    post-copy migration; empty when there is none."""
-    halves = {p.frame: p.info.postcopy for p in placements if p.info.postcopy is not None}
-    return halves if "failed" in halves.values() else {}
 
 
 def settle_after_failure(hmc: Hmc, partition: str, source: str, dest: str,

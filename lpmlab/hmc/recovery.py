@@ -18,9 +18,9 @@ from lpmlab.adapter.connection import FrameConnection
 from lpmlab.errors import HypervisorError, LpmlabError
 from lpmlab.hmc import artifacts
 from lpmlab.hmc.destination import RemoteDestination
-from lpmlab.hmc.migration import postcopy_halves
 from lpmlab.hmc.store import IN_PROGRESS_STATES, MigrationRecord, controller_alive
 from lpmlab.hmc.system import Hmc, Placement
+from lpmlab.hmc.transfer import postcopy_halves
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pytest
 
 from lpmlab.adapter.connection import DomainInfo
 from lpmlab.hmc import migration as M
+from lpmlab.hmc import transfer as T
 from lpmlab.hmc.system import Placement
 
 
@@ -97,9 +98,9 @@ def postcopy(state: str, phase: str | None) -> DomainInfo:
 
 def test_an_interrupted_postcopy_is_told_from_one_under_way():
     hmc = FakeHmc({"sys1": postcopy("paused", "active"), "sys2": postcopy("running", "active")})
-    assert M.postcopy_halves(hmc.placements("lpar1")) == {}
+    assert T.postcopy_halves(hmc.placements("lpar1")) == {}
     hmc = FakeHmc({"sys1": postcopy("paused", "failed"), "sys2": postcopy("running", "failed")})
-    assert M.postcopy_halves(hmc.placements("lpar1")) == {"sys1": "failed", "sys2": "failed"}
+    assert T.postcopy_halves(hmc.placements("lpar1")) == {"sys1": "failed", "sys2": "failed"}
 
 
 def test_recovering_an_interrupted_postcopy_needs_force_and_keeps_the_destination():
@@ -111,7 +112,7 @@ def test_recovering_an_interrupted_postcopy_needs_force_and_keeps_the_destinatio
     hmc = FakeHmc(dict(frames))
     rec = MigrationRecord.__new__(MigrationRecord)
     rec.source_sys, rec.dest_sys = "sys1", "sys2"
-    halves = M.postcopy_halves(hmc.placements("lpar1"))
+    halves = T.postcopy_halves(hmc.placements("lpar1"))
     with pytest.raises(MigrationError) as err:
         R._postcopy_keeper("lpar1", hmc.placements("lpar1"), halves, [rec], force=False)
     assert err.value.code == "HSCLL453" and "--force" in (err.value.fix or "")
@@ -137,14 +138,14 @@ def test_the_guard_resets_the_destination_end_only_after_a_failed_postcopy_lasts
 
     resets = []
     live = PhaseDom([libvirt.VIR_DOMAIN_PAUSED_POSTCOPY])
-    guard = M.PostcopyGuard(live, lambda: resets.append(1) or 2, grace_s=0.05, poll_s=0.01)
+    guard = T.PostcopyGuard(live, lambda: resets.append(1) or 2, grace_s=0.05, poll_s=0.01)
     guard.start()
     time.sleep(0.3)
     guard.stop()
     assert resets == [] and guard.resets == []  # a post-copy under way is left alone
     broken = PhaseDom([libvirt.VIR_DOMAIN_PAUSED_POSTCOPY] * 3
                       + [libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED])
-    guard = M.PostcopyGuard(broken, lambda: resets.append(1) or 2, grace_s=0.05, poll_s=0.01)
+    guard = T.PostcopyGuard(broken, lambda: resets.append(1) or 2, grace_s=0.05, poll_s=0.01)
     guard.start()
     deadline = time.monotonic() + 5
     while not guard.resets and time.monotonic() < deadline:
@@ -159,14 +160,14 @@ def test_without_a_record_the_paused_half_is_taken_for_the_source():
 
     # the destination's QEMU stopped when its end was reset: only the source is a "half"
     hmc = FakeHmc({"sys1": info("shutoff"), "sys2": postcopy("paused", "failed")})
-    halves = M.postcopy_halves(hmc.placements("lpar1"))
+    halves = T.postcopy_halves(hmc.placements("lpar1"))
     assert halves == {"sys2": "failed"}
     keep = R._postcopy_keeper("lpar1", hmc.placements("lpar1"), halves, [], force=True)
     assert keep.frame == "sys1"
     alone = FakeHmc({"sys2": postcopy("paused", "failed")})
     with pytest.raises(MigrationError) as err:
         R._postcopy_keeper("lpar1", alone.placements("lpar1"),
-                           M.postcopy_halves(alone.placements("lpar1")), [], force=True)
+                           T.postcopy_halves(alone.placements("lpar1")), [], force=True)
     assert err.value.code == "HSCLL414"
 
 
