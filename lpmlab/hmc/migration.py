@@ -31,7 +31,7 @@ from lpmlab.errors import (
 from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
-from lpmlab.hmc import artifacts, faults, hooks, msp_settings, precopy, snapshot, transfer, vcpu
+from lpmlab.hmc import artifacts, hooks, msp_settings, precopy, snapshot, transfer, vcpu
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.attributes import MigrationAttributes
 from lpmlab.hmc.destination import (
@@ -40,6 +40,7 @@ from lpmlab.hmc.destination import (
     RemoteDestination,
     ViosRef,
 )
+from lpmlab.hmc.fault_trigger import FaultTrigger
 from lpmlab.hmc.store import LimitReached, MigrationRecord, MspLimitReached
 from lpmlab.hmc.system import Hmc
 from lpmlab.topology import HMC_USER
@@ -121,7 +122,7 @@ class LiveMigration:
         self.observer = observer
         self._schedule_stop: str | None = None  # why a schedule aborted the transfer
         self._stall_stop: str | None = None     # why the stall watch aborted it
-        self.trigger: faults.FaultTrigger | None = None  # faults armed for this migration
+        self.trigger: FaultTrigger | None = None  # faults armed for this migration
 
     def close(self) -> None:
         """Let go of what the migration held open (a session with the remote HMC)."""
@@ -215,7 +216,7 @@ class LiveMigration:
         rec.phase("validate", seconds=round(time.monotonic() - t0, 3),
                   warnings=[f.code for f in report.warnings])
         self._claim_or_drop(rec)
-        self.trigger = faults.FaultTrigger(hmc, rec, lambda: hmc.store.save(rec))
+        self.trigger = FaultTrigger(hmc, rec, lambda: hmc.store.save(rec))
         self.trigger.claim()
         # one RMC channel for every OS step (hooks, processors); its TCP session moves with
         # the partition, and it reconnects if it has to

@@ -7,7 +7,7 @@ import pytest
 
 from lpmlab.errors import UsageError
 from lpmlab.fabric import faults as F
-from lpmlab.hmc import faults
+from lpmlab.hmc import fault_trigger, faults
 from lpmlab.hmc.precopy import Controls, StallWatch, Telemetry
 
 
@@ -61,7 +61,7 @@ def test_catalogue_has_the_faults_of_the_issue():
     ("phase:pre", "phase:post", False), ("transferring", "transferring", True),
 ])
 def test_an_armed_fault_is_due_at_its_point(when, point, due):
-    assert faults._due(when, point) is due
+    assert fault_trigger._due(when, point) is due
 
 
 def test_ledger_keeps_entries_and_undo_all_runs_their_steps(tmp_path, monkeypatch):
