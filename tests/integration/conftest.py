@@ -50,3 +50,17 @@ def lab(root_required, request):
     plan, _ = load_state()
     yield Lab(plan)
     cli("lpmlab", "lab", "down")
+
+
+@pytest.fixture(scope="module")
+def loaded(lab):
+    """The lab with lpar1 under load: its disk writer running and its memory dirtied (64 MiB/s
+    over 128 MiB); the mover link uncapped afterwards."""
+    from lpmlab.demo import set_dirty_workload, start_disk_writer
+
+    ch = lab.rmc("lpar1")
+    start_disk_writer(ch)
+    set_dirty_workload(ch, 64, 128)
+    ch.close()
+    yield lab
+    lab.plan.vios("vios1").mover_service().limit_bandwidth(None)

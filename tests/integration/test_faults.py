@@ -11,21 +11,11 @@ import time
 
 import pytest
 
-from lpmlab.demo import set_dirty_workload, start_disk_writer
 from lpmlab.hmc.system import Hmc
 
 from .conftest import BIN, cli, placements
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def loaded(lab):
-    ch = lab.rmc("lpar1")
-    start_disk_writer(ch)
-    set_dirty_workload(ch, 64, 128)
-    ch.close()
-    return lab
 
 
 @pytest.fixture(autouse=True)

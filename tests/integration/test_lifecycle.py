@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from lpmlab.demo import set_dirty_workload, start_disk_writer
 from lpmlab.hmc.system import Hmc
 
 from .conftest import BIN, cli, placements
@@ -47,16 +46,6 @@ def assert_intact_on_sys1(lab) -> None:
     ch.close()
     names = cli("lssyscfg", "-r", "lpar", "-m", "sys2", "-F", "name", check=True).stdout
     assert "lpar1" not in names.split()
-
-
-@pytest.fixture(scope="module")
-def loaded(lab):
-    ch = lab.rmc("lpar1")
-    start_disk_writer(ch)
-    set_dirty_workload(ch, 64, 128)
-    ch.close()
-    yield lab
-    lab.plan.vios("vios1").mover_service().limit_bandwidth(None)
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,7 +73,7 @@ class MigrlparOutcome:
         return 0 < len(self.failed) < len(self.partitions)
 
 
-class PartitionOperation:
+class PartitionOperation(ABC):
     """Resolve the partitions a request names, act on each in its own thread (with its own
     HMC connections: threads share nothing), and collect every outcome."""
 
@@ -164,9 +165,9 @@ class PartitionOperation:
         finally:
             hmc.close()
 
+    @abstractmethod
     def act(self, hmc: Hmc, name: str) -> Any:
         """The operation on one partition; its result goes into the partition's outcome."""
-        raise NotImplementedError
 
     def _steps(self, started: float) -> list[dict[str, Any]]:
         """``--steps``: each partition's latest migration record's steps; for an operation
