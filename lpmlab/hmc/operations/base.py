@@ -125,7 +125,7 @@ class PartitionOperation(ABC):
             return [by_id[i] for i in req.ids]
         return [n for n in req.names if n]
 
-    def check(self, names: list[str]) -> None:
+    def check(self, names: list[str]) -> None:  # noqa: B027 - most operations check nothing
         """Refuse the whole command before any partition is touched."""
 
     # -- running -------------------------------------------------------------------------
