@@ -366,3 +366,24 @@ def test_bad_job_requests_are_refused_and_run_nothing(rest, commands, path, body
     got, text = raw(rest, "PUT", path, body, token=token)
     assert (got, code in text) == (status, True), text
     assert commands.ran == []
+
+
+@pytest.mark.parametrize("rc, stdout, stderr, status, code", [
+    (0, '{"partitions": [{"ok": true}]}', "", "COMPLETED_OK", ""),
+    # refused before acting: a validation check, an unknown object, bad input
+    (11, '{"partitions": [{"ok": false, "error": {"code": "HSCLL521", "message": "m"}}]}', "",
+     "FAILED_BEFORE_COMPLETION", "HSCLL521"),
+    (4, '{"error": {"code": "HSCL8011", "message": "no sys9"}}', "", "FAILED_BEFORE_COMPLETION",
+     "HSCL8011"),
+    # failed while acting
+    (11, '{"partitions": [{"ok": false, "error": {"code": "HSCLL455", "message": "m"}}]}', "",
+     "COMPLETED_WITH_ERROR", "HSCLL455"),
+    # the controller killed (a fault): no JSON at all
+    (137, "", "", "COMPLETED_WITH_ERROR", ""),
+])
+def test_a_commands_end_is_the_jobs_status(rc, stdout, stderr, status, code):
+    from lpmlab.rest.jobs import outcome_of
+
+    got_status, got_code, message, _doc = outcome_of(rc, stdout, stderr)
+    assert (got_status, got_code) == (status, code)
+    assert message or status == "COMPLETED_OK"
