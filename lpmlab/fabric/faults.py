@@ -241,9 +241,13 @@ def undo(plan: P.LabPlan, action: dict[str, str]) -> str:
         return f"RMC of {action['partition']} answers again"
     if kind == "remove_hang_hook":
         ch = Lab(plan).rmc(action["partition"])
+        # the pattern matches the hook's sleep but not this command's own text (the shell
+        # running it found itself and was killed, ending the command with -1)
+        pattern = f"{HANG_MARK[:-1]}[{HANG_MARK[-1]}]"
         try:
             ch.run(f"rm -f {HANG_HOOK}; for p in /proc/[0-9]*; do "
-                   f"grep -qs {HANG_MARK} $p/cmdline && kill -9 ${{p#/proc/}}; done; true",
+                   f"[ \"${{p#/proc/}}\" = \"$$\" ] && continue; "
+                   f"grep -qs '{pattern}' $p/cmdline && kill -9 ${{p#/proc/}}; done; true",
                    timeout=15, check=True)
         finally:
             ch.close()
