@@ -24,7 +24,7 @@ import structlog
 
 from lpmlab import codes
 from lpmlab.errors import NotFoundError, UsageError
-from lpmlab.rest.operations import Command
+from lpmlab.rest.operations import Command, hmc_code
 
 _log = structlog.get_logger("lpmlab.rest.jobs")
 
@@ -194,6 +194,9 @@ class JobBoard:
         try:
             rc, out, err = self.runner(job.command.argv, job.user, started)
             status, code, message, doc = outcome_of(rc, out, err)
+            theirs = hmc_code(job.command.operation, code, message)
+            if theirs:
+                message = f"{theirs} {message}"
         except (OSError, ConnectionError) as exc:
             rc, status, code, doc = -1, COMPLETED_WITH_ERROR, "LPM1009", None
             message = (f"LPM1009 the HMC's command server could not run "

@@ -42,6 +42,17 @@ class JobKind:
     build: Callable[[PartitionView, Mapping[str, str], Survey], list[str]]
     # a cancel stops it with migrlpar -o s (a migration), else interrupts its command
     stopped_by_migrlpar: bool = False
+    # (lpmlab's code, words of its message, the HMC's code): where clients test the HMC's
+    # code, the job's result starts with it (pypowervm takes HSCL3681 "already running"
+    # and HSCL1558 "already off" as done)
+    hmc_codes: tuple[tuple[str, str, str], ...] = ()
+
+
+def hmc_code(operation: str, code: str, message: str) -> str:
+    """The HMC's own code for what lpmlab's ``code`` said, or ""."""
+    k = JOBS.get(operation)
+    return next((hmc for ours, words, hmc in (k.hmc_codes if k else ())
+                 if ours == code and words in message), "")
 
 
 def _bad(job: str, detail: str, fix: str) -> LpmlabError:
@@ -168,9 +179,11 @@ JOBS: dict[str, JobKind] = {
                        stopped_by_migrlpar=True),
     "MigrateRecover": JobKind("LogicalPartition", ("Force",), _recover),
     "MigrateAbort": JobKind("LogicalPartition", (), _abort),
-    "PowerOn": JobKind("LogicalPartition", (), _power_on),
+    "PowerOn": JobKind("LogicalPartition", (), _power_on,
+                       hmc_codes=(("HSCLL441", "is Running;", "HSCL3681"),)),
     "PowerOff": JobKind("LogicalPartition", ("operation", "immediate", "restart"),
-                        _power_off),
+                        _power_off, hmc_codes=(("HSCLL444", "already Not Activated",
+                                                "HSCL1558"),)),
 }
 
 

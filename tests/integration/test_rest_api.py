@@ -93,6 +93,14 @@ def test_a_wrong_password_is_refused(hmc1):
     assert "HSCLR401" in str(err.value)
 
 
+def test_a_job_on_a_partition_in_the_wrong_state_fails_with_the_cli_code(hmc1):
+    adpt = adapter(hmc1)
+    with pytest.raises(pvm_exc.JobRequestFailed) as err:
+        pvm_migration.migrate_abort(lpar_named(adpt, "lpar1"))  # nothing to stop
+    assert "HSCLL409" in str(err.value)
+    assert placements() == [("sys1", "running")]
+
+
 def test_validate_migrate_there_and_back_with_a_second_session_watching(hmc1):
     adpt, watcher = adapter(hmc1), adapter(hmc1)
     lpar = lpar_named(adpt, "lpar1")

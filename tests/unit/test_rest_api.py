@@ -397,3 +397,73 @@ def test_a_commands_end_is_the_jobs_status(rc, stdout, stderr, status, code):
     got_status, got_code, message, _doc = outcome_of(rc, stdout, stderr)
     assert (got_status, got_code) == (status, code)
     assert message or status == "COMPLETED_OK"
+
+
+def test_powering_on_a_running_partition_is_done_for_pypowervm_as_on_an_hmc(rest, commands):
+    # lpmlab's HSCLL441 carries the HMC's HSCL3681 ("already running"), which pypowervm
+    # takes as done; any other refusal still fails
+    commands.fail["on"] = {"code": "HSCLL441", "message": "Partition lpar1 on sys1 is Running; "
+                           "only a Not Activated partition can be activated.", "exit_code": 11}
+    adpt = session(rest)
+    lpar = pvm_lpar.LPAR.get(adpt, uuid=LPAR1)
+    pvm_power.power_on(lpar, None)
+    commands.fail["on"]["message"] = ("Partition lpar1 on sys1 is Migrating - Running; only a "
+                                      "Not Activated partition can be activated.")
+    with pytest.raises(pvm_exc.VMPowerOnFailure, match="HSCLL441"):
+        pvm_power.power_on(lpar, None)
+
+
+def test_no_field_the_wrappers_read_is_missing(rest):
+    """Every property a script reads of System, LPAR and VIOS has a value (an absent element
+    reads as None or a default that says nothing)."""
+    adpt = session(rest)
+    s1 = pvm_ms.System.get(adpt, uuid=SYS1)
+    system_props = ["system_name", "system_state", "host_ip_address", "proc_units",
+                    "proc_units_avail", "proc_units_configurable", "min_proc_units",
+                    "max_sys_procs_limit", "max_sys_vcpus_limit", "memory_total",
+                    "memory_free", "memory_configurable", "memory_region_size",
+                    "proc_compat_modes", "vios_links"]
+    assert {p: getattr(s1, p) for p in system_props if getattr(s1, p) in (None, 0, ())} == {}
+    assert s1.mtms.mtms_str and s1.highest_compat_mode() == 10
+    assert {k: v for k, v in s1.migration_data.items() if v is None} == {}
+    lpar = pvm_lpar.LPAR.get(adpt, uuid=LPAR1)
+    lpar_props = ["name", "id", "state", "env", "rmc_state", "rmc_ip", "operating_system",
+                  "ref_code", "proc_compat_mode", "pending_proc_compat_mode", "assoc_sys_uuid",
+                  "partition_uuid", "migration_state", "avail_priority", "keylock_pos"]
+    assert {p: getattr(lpar, p) for p in lpar_props if getattr(lpar, p) in (None, "")} == {}
+    mem, shared = lpar.mem_config, lpar.proc_config.shared_proc_cfg
+    assert None not in (mem.desired, mem.min, mem.max, mem.current, shared.desired_units,
+                        shared.min_units, shared.max_units, shared.desired_virtual,
+                        shared.min_virtual, shared.max_virtual, shared.pool_id,
+                        shared.uncapped_weight, lpar.proc_config.sharing_mode)
+    assert (lpar.capabilities.io_dlpar, lpar.capabilities.mem_dlpar,
+            lpar.capabilities.proc_dlpar) == (True, True, True)
+    vios = pvm_vios.VIOS.get(adpt, uuid=VIOS1)
+    assert (vios.name, vios.is_mover_service_partition, vios.is_license_accepted,
+            vios.assoc_sys_uuid) == ("vios1", True, True, SYS1)
+
+
+def test_jobs_run_side_by_side(rest, commands):
+    """Two migrations at once are two commands at once (their limits are migrlpar's)."""
+    commands.hold.clear()
+    adpt = session(rest)
+    lpar = pvm_lpar.LPAR.get(adpt, uuid=LPAR1)
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            pvm_migration.migrate_lpar(lpar, "sys2")
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(2)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(rest["api"].jobs.running()) < 2:
+        assert time.monotonic() < deadline, "the second job waited for the first"
+        time.sleep(0.05)
+    commands.hold.set()
+    for t in threads:
+        t.join(30)
+    assert errors == [] and [a[2] for a in commands.ran] == ["m", "m"]
