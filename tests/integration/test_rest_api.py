@@ -4,7 +4,6 @@ IBM's ``ibm.power_hmc`` facts modules on port 443, over TLS checked against the 
 
 from __future__ import annotations
 
-import gc
 import json
 import ssl
 import threading
@@ -21,21 +20,14 @@ from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import managed_system as pvm_ms
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 
+from tests.pvm import sessions_logged_off  # noqa: F401 - autouse fixture
+
 from .conftest import cli, placements
 from .hmcssh import hmcs
 
 pytestmark = pytest.mark.integration
 
 WEB = "http://www.ibm.com/xmlns/systems/power/firmware/web/mc/2012_10/"
-
-
-@pytest.fixture(autouse=True)
-def sessions_logged_off():
-    """pypowervm logs off in its Session's __del__: collect the test's sessions now, not in
-    a garbage collection that may run inside some later import (CPython 3.11.7's AST
-    constructor fails with "recursion depth mismatch" when a finalizer runs during it)."""
-    yield
-    gc.collect()
 
 
 @pytest.fixture(scope="module")

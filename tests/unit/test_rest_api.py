@@ -6,7 +6,6 @@ command would (tests/integration/test_rest_api.py runs the same against the real
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import socket
 import ssl
@@ -33,6 +32,7 @@ from lpmlab.rest import app as rest_app
 from lpmlab.rest import model
 from lpmlab.rest.jobs import JobBoard
 from lpmlab.rest.sessions import SessionStore
+from tests.pvm import sessions_logged_off  # noqa: F401 - autouse fixture
 
 PASSWORD = "abc123lab"
 SYS1, SYS2 = "0b5e1f28-0000-4000-8000-000000000001", "0b5e1f28-0000-4000-8000-000000000002"
@@ -101,15 +101,6 @@ class FakeCommands:
             return err.get("exit_code", 11), json.dumps(doc), f"{err['code']} {err['message']}"
         return 0, json.dumps({"operation": op, "partitions": [{"name": "lpar1", "ok": True}],
                               "exit_code": 0}), ""
-
-
-@pytest.fixture(autouse=True)
-def sessions_logged_off():
-    """pypowervm logs off in its Session's __del__: collect the test's sessions now, not in
-    a garbage collection that may run inside some later import (CPython 3.11.7's AST
-    constructor fails with "recursion depth mismatch" when a finalizer runs during it)."""
-    yield
-    gc.collect()
 
 
 @pytest.fixture
