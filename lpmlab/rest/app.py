@@ -117,6 +117,10 @@ def handler(api: Api, fn: Handler, *, session: bool = True) -> Callable[[Request
 
     async def endpoint(request: Request) -> Response:
         try:
+            length = request.headers.get("content-length", "0")
+            if not length.isdigit() or int(length) > atom.MAX_BODY:
+                raise codes.error("HSCLR400", what="request", detail=f"a body of {length} "
+                                  f"bytes (at most {atom.MAX_BODY} are taken)")
             body = await request.body()
             request.state.body = body
             if session:

@@ -224,6 +224,7 @@ def test_an_ended_session_is_logged_on_again_by_pypowervm(rest):
     (b"<Other/>", "root element is Other"),
     (b'<!DOCTYPE x [<!ENTITY a "b">]><LogonRequest/>', "DTD"),
     (b"<LogonRequest><Password>x</Password></LogonRequest>", "no UserID"),
+    (b"<LogonRequest>" + b" " * 300_000 + b"</LogonRequest>", "at most 262144"),
 ])
 def test_a_malformed_logon_is_400(rest, body, words):
     status, text = raw(rest, "PUT", "/rest/api/web/Logon", body)
