@@ -45,6 +45,11 @@ CODES: tuple[Code, ...] = (
     _c("HSCLR409", E.MigrationError, "the API's room for jobs",
        "HMC {obj} cannot take another job: {detail}.",
        "wait for running jobs to end, and delete the finished ones", 503),
+    # the HMC's own codes that REST clients test for (a power job's result starts with them)
+    _c("HSCL3681", E.MigrationError, "the HMC's code: the partition is already running",
+       "The partition {obj} is already running.", "nothing to do"),
+    _c("HSCL1558", E.MigrationError, "the HMC's code: the partition is already powered off",
+       "The partition {obj} is already powered off.", "nothing to do"),
     _c("HSCLR410", E.NotFoundError, "the job a URL names exists",
        "HMC {obj} has no job {job}: it never ran here, or it was deleted.",
        "use the JobID the job's PUT returned"),
