@@ -24,7 +24,7 @@ import structlog
 
 from lpmlab import codes
 from lpmlab.errors import NotFoundError, UsageError
-from lpmlab.rest.operations import Command, hmc_code
+from lpmlab.rest.operations import Command, hmc_code, stop_argv
 
 _log = structlog.get_logger("lpmlab.rest.jobs")
 
@@ -61,7 +61,6 @@ class Job:
     code: str = ""
     message: str = ""
     outcome: Any = None
-    cancel_requested: bool = False
     send: Callable[[dict[str, Any]], None] | None = field(default=None, repr=False)
     ended: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -171,7 +170,6 @@ class JobBoard:
         job = self.get(job_id)
         if job.done:
             return job
-        job.cancel_requested = True
         if JOBS[job.command.operation].stopped_by_migrlpar and job.status == RUNNING:
             threading.Thread(target=self._stop, args=(job,), daemon=True).start()
         elif job.send is not None:
@@ -209,10 +207,9 @@ class JobBoard:
         _log.info("job ended", job=job.id, status=status, rc=rc, code=code)
 
     def _stop(self, job: Job) -> None:
-        argv = ["migrlpar", "-o", "s", "-m", job.command.system, "-p",
-                job.command.partition, "--json"]
         try:
-            self.runner(argv, job.user, lambda _send: None)
+            self.runner(stop_argv(job.command.system, job.command.partition), job.user,
+                        lambda _send: None)
         except (OSError, ConnectionError) as exc:
             _log.warning("job cancel could not stop the migration", job=job.id,
                          error=str(exc))

@@ -138,8 +138,13 @@ def _recover(p: PartitionView, params: Mapping[str, str], survey: Survey) -> lis
     return argv + (["--force"] if _flag("MigrateRecover", params, "Force") else [])
 
 
+def stop_argv(system: str, partition: str) -> list[str]:
+    """``migrlpar -o s``: what MigrateAbort runs, and what a cancelled Migrate job runs."""
+    return ["migrlpar", "-o", "s", "-m", system, "-p", partition, "--json"]
+
+
 def _abort(p: PartitionView, params: Mapping[str, str], survey: Survey) -> list[str]:
-    return ["migrlpar", "-o", "s", "-m", p.system.name, "-p", p.name, "--json"]
+    return stop_argv(p.system.name, p.name)
 
 
 def _power_on(p: PartitionView, params: Mapping[str, str], survey: Survey) -> list[str]:
