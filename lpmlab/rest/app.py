@@ -99,9 +99,8 @@ def error_response(request: Request, err: LpmlabError) -> Response:
     status, reason = next((v for cls, v in STATUS_OF.items() if isinstance(err, cls)),
                           (500, "Internal Server Error"))
     with contextlib.suppress(KeyError):
-        if codes.spec(err.code).http_status:
-            status = codes.spec(err.code).http_status
-            reason = HTTPStatus(status).phrase
+        if own := codes.spec(err.code).http_status:
+            status, reason = own, HTTPStatus(own).phrase
     entry = web.error_response(status, reason, err, request.url.path)
     return Response(entry.xml(), status_code=status, media_type=ATOM_XML)
 
@@ -142,11 +141,16 @@ def base_url(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-def logon(api: Api, request: Request) -> Response:
+def _document(request: Request, root: str) -> Any:
+    """The request's body as the ``root`` document; HSCLR400 when it is not one."""
     try:
-        doc = atom.parse(request.state.body, "LogonRequest")
+        return atom.parse(request.state.body, root)
     except atom.BadDocument as exc:
-        raise codes.error("HSCLR400", what="LogonRequest", detail=str(exc)) from None
+        raise codes.error("HSCLR400", what=root, detail=str(exc)) from None
+
+
+def logon(api: Api, request: Request) -> Response:
+    doc = _document(request, "LogonRequest")
     user = atom.child_text(doc, "UserID")
     password = atom.child_text(doc, "Password")
     if not user:
@@ -193,7 +197,7 @@ def system_quick(api: Api, request: Request) -> Response:
 SEARCH = re.compile(r"\((\w+)(==|!=)'?([^')]*)'?\)")
 
 
-def _search(api: Api, request: Request, allowed: tuple[str, ...]) -> tuple[str, str, str]:
+def _search(request: Request, allowed: tuple[str, ...]) -> tuple[str, str, str]:
     expr = request.path_params["expr"]
     m = SEARCH.fullmatch(expr)
     if m is None or m.group(1) not in allowed:
@@ -203,7 +207,7 @@ def _search(api: Api, request: Request, allowed: tuple[str, ...]) -> tuple[str, 
 
 
 def system_search(api: Api, request: Request) -> Response:
-    _key, op, value = _search(api, request, ("SystemName",))
+    _key, op, value = _search(request, ("SystemName",))
     survey = api.survey(rmc=False)
     found = [s for s in survey.systems if (s.name == value) == (op == "==")]
     base = base_url(request)
@@ -216,19 +220,28 @@ def _partitions(api: Api, request: Request, vios: bool) -> Response:
     s = _system(api, survey, request) if "system" in request.path_params else None
     base = base_url(request)
     return feed_response(request, [uom.partition(p, base)
-                                   for p in survey.partitions_of(s, vios=vios)],
-                         "VirtualIOServer" if vios else "LogicalPartition")
+                                   for p in survey.partitions_of(s, vios=vios)], _kind(vios))
 
 
-def _partition(api: Api, request: Request, vios: bool) -> Response:
+def _kind(vios: bool) -> str:
+    return "VirtualIOServer" if vios else "LogicalPartition"
+
+
+def _partition_named(api: Api, request: Request, vios: bool) -> model.PartitionView:
+    """The partition (or VIOS) of the URL, under the URL's system when it names one;
+    HSCLR404 when there is none such."""
     survey = api.survey()
     s = _system(api, survey, request) if "system" in request.path_params else None
     uuid = request.path_params["partition"]
     p = survey.partition(uuid, vios=vios)
     if p is None or (s is not None and p.system.uuid != s.uuid):
-        kind = "VirtualIOServer" if vios else "LogicalPartition"
-        raise codes.error("HSCLR404", obj=api.hmc, kind=kind, uuid=uuid)
-    return entry_response(request, uom.partition(p, base_url(request)))
+        raise codes.error("HSCLR404", obj=api.hmc, kind=_kind(vios), uuid=uuid)
+    return p
+
+
+def _partition(api: Api, request: Request, vios: bool) -> Response:
+    return entry_response(request, uom.partition(_partition_named(api, request, vios),
+                                                 base_url(request)))
 
 
 def _partitions_quick(api: Api, request: Request, vios: bool) -> Response:
@@ -238,17 +251,11 @@ def _partitions_quick(api: Api, request: Request, vios: bool) -> Response:
 
 
 def _partition_quick(api: Api, request: Request, vios: bool) -> Response:
-    survey = api.survey()
-    uuid = request.path_params["partition"]
-    p = survey.partition(uuid, vios=vios)
-    if p is None:
-        kind = "VirtualIOServer" if vios else "LogicalPartition"
-        raise codes.error("HSCLR404", obj=api.hmc, kind=kind, uuid=uuid)
-    return json_response(uom.quick_partition(p))
+    return json_response(uom.quick_partition(_partition_named(api, request, vios)))
 
 
 def _partition_search(api: Api, request: Request, vios: bool) -> Response:
-    key, op, value = _search(api, request, ("PartitionName", "PartitionID"))
+    key, op, value = _search(request, ("PartitionName", "PartitionID"))
     survey = api.survey()
 
     def hit(p: model.PartitionView) -> bool:
@@ -258,7 +265,7 @@ def _partition_search(api: Api, request: Request, vios: bool) -> Response:
     base = base_url(request)
     return feed_response(request, [uom.partition(p, base)
                                    for p in survey.partitions_of(None, vios=vios) if hit(p)],
-                         "VirtualIOServer" if vios else "LogicalPartition")
+                         _kind(vios))
 
 
 def _target(api: Api, survey: model.Survey, request: Request) -> model.PartitionView:
@@ -283,10 +290,7 @@ def job_submit(api: Api, request: Request) -> Response:
     survey = api.survey(rmc=False)
     p = _target(api, survey, request)
     operations.kind(group, op)
-    try:
-        doc = atom.parse(request.state.body, "JobRequest")
-    except atom.BadDocument as exc:
-        raise codes.error("HSCLR400", what="JobRequest", detail=str(exc)) from None
+    doc = _document(request, "JobRequest")
     named = atom.child_text(next(iter(atom.children(doc, "RequestedOperation")), doc),
                             "OperationName")
     if named and named != op:

@@ -47,6 +47,20 @@ class PartitionView:
         return self.record["lpar_env"] == "vioserver"
 
     @property
+    def kind(self) -> str:
+        """Its REST object type."""
+        return "VirtualIOServer" if self.is_vios else "LogicalPartition"
+
+    @property
+    def running(self) -> bool:
+        """Its OS runs (migrating too): what its current memory and processors count on."""
+        return self.record["state"] in ("Running", "Migrating - Running")
+
+    @property
+    def current_procs(self) -> int:
+        return self.facts.procs if self.facts is not None and self.running else 0
+
+    @property
     def runs_here(self) -> bool:
         """This copy is the one that runs the partition (mid-migration the other waits)."""
         return self.facts is not None and self.facts.frame == self.system.name

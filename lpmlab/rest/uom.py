@@ -42,7 +42,7 @@ def system_href(base: str, s: SystemView) -> str:
 
 
 def partition_href(base: str, p: PartitionView) -> str:
-    return f"{base}{API}/{'VirtualIOServer' if p.is_vios else 'LogicalPartition'}/{p.uuid}"
+    return f"{base}{API}/{p.kind}/{p.uuid}"
 
 
 # -- ManagedSystem -----------------------------------------------------------------------------
@@ -123,9 +123,9 @@ def quick_system(s: SystemView) -> dict[str, Any]:
 # -- LogicalPartition and VirtualIOServer ------------------------------------------------------
 def partition(p: PartitionView, base: str) -> Entry:
     """A partition's entry: LogicalPartition, or VirtualIOServer for a VIOS."""
-    tag = "VirtualIOServer" if p.is_vios else "LogicalPartition"
+    tag = p.kind
     r, f = p.record, p.facts
-    running = r["state"] in ("Running", "Migrating - Running")
+    running = p.running
     ob = ObjectBuilder(UOM, tag, p.uuid)
     ob.fields({"AllowPerformanceDataCollection": False,
                "AssociatedPartitionProfile": None})
@@ -156,7 +156,7 @@ def partition(p: PartitionView, base: str) -> Entry:
                "RuntimeMemory": current_mb, "SharedMemoryEnabled": False,
                "MemoryExpansionEnabled": False}, mem)
     ob.fields({"PartitionName": p.name})
-    _processors(ob, p, running)
+    _processors(ob, p)
     ob.fields({"PartitionState": state_of(r),
                "PartitionType": "Virtual IO Server" if p.is_vios else "AIX/Linux",
                "PartitionUUID": p.uuid,
@@ -177,9 +177,8 @@ def partition(p: PartitionView, base: str) -> Entry:
     return Entry(p.uuid, tag, partition_href(base, p), UOM_TYPE.format(tag), ob.xml())
 
 
-def _processors(ob: ObjectBuilder, p: PartitionView, running: bool) -> None:
-    f = p.facts
-    procs = f.procs if f is not None and running else 0
+def _processors(ob: ObjectBuilder, p: PartitionView) -> None:
+    f, procs = p.facts, p.current_procs
     cfg = ob.group("PartitionProcessorConfiguration")
     ob.fields({"HasDedicatedProcessors": False, "SharingMode": "uncapped"}, cfg)
     shared = ob.group("SharedProcessorConfiguration", cfg)
@@ -205,9 +204,7 @@ def _processors(ob: ObjectBuilder, p: PartitionView, running: bool) -> None:
 
 def quick_partition(p: PartitionView) -> dict[str, Any]:
     """``.../LogicalPartition/quick/All`` (and VirtualIOServer's): the HMC's JSON summary."""
-    r, f = p.record, p.facts
-    running = r["state"] in ("Running", "Migrating - Running")
-    procs = f.procs if f is not None and running else 0
+    r, f, procs = p.record, p.facts, p.current_procs
     return {
         "PartitionName": p.name, "UUID": p.uuid, "PartitionID": r["lpar_id"],
         "PartitionState": state_of(r),
@@ -217,7 +214,7 @@ def quick_partition(p: PartitionView) -> dict[str, Any]:
         "OperatingSystemVersion": r.get("os_version") or "Unknown",
         "CurrentProcessorCompatibilityMode": r["curr_lpar_proc_compat_mode"],
         "MigrationState": migration_state(p),
-        "CurrentMemory": f.memory_mb if f is not None and running else 0,
+        "CurrentMemory": f.memory_mb if f is not None and p.running else 0,
         "CurrentProcessors": procs, "CurrentProcessingUnits": float(procs),
         "HasDedicatedProcessors": False, "SharingMode": "uncapped",
         "ReferenceCode": p.refcode or None, "IsVIOS": p.is_vios,
