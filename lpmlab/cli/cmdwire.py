@@ -69,11 +69,23 @@ def run(socket_path: str, argv: list[str], user: str, stdin: int, stdout: int, s
         send(conn, {"argv": argv, "env": {}, "user": user}, [stdin, stdout, stderr])
         if on_start is not None:
             on_start(lambda message: send(conn, message))
-        while True:
+        rc, error = wait_status(conn)
+        if rc is None:
+            raise ConnectionError(f"the command server ended {argv[0]} without a status")
+        if error:
+            raise ConnectionError(f"{argv[0]}: {error}")
+        return rc
+
+
+def wait_status(conn: socket.socket) -> tuple[int | None, str | None]:
+    """The command's exit status and the server's error, if any, once it has ended; (None,
+    None) when the connection ends without one. OSError passes through."""
+    while True:
+        try:
             message, _ = receive(conn)
-            if message is None:
-                raise ConnectionError(f"the command server ended {argv[0]} without a status")
-            if "rc" in message:
-                if message.get("error"):
-                    raise ConnectionError(f"{argv[0]}: {message['error']}")
-                return int(message["rc"])
+        except InterruptedError:
+            continue
+        if message is None:
+            return None, None
+        if "rc" in message:
+            return int(message["rc"]), message.get("error")

@@ -233,19 +233,13 @@ class Shell:
             return stage.proc.wait()
         if stage.conn is None:
             return stage.status if stage.status is not None else 1
-        while True:
-            try:
-                message, _ = cmdwire.receive(stage.conn)
-            except InterruptedError:
-                continue
-            except OSError:
-                return 1
-            if message is None:
-                return 1
-            if "rc" in message:
-                if message.get("error"):
-                    _say(f"{SHELL}: {stage.argv[0]}: {message['error']}")
-                return int(message["rc"])
+        try:
+            rc, error = cmdwire.wait_status(stage.conn)
+        except OSError:
+            return 1
+        if error:
+            _say(f"{SHELL}: {stage.argv[0]}: {error}")
+        return 1 if rc is None else rc
 
     def forward(self, sig: int) -> None:
         """Pass a signal (Ctrl-C, a resize, a hangup) on to the HMC commands under way."""
