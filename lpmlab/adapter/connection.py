@@ -219,7 +219,8 @@ class FrameConnection:
             # for it, the metadata call does not.
             incoming = (state == libvirt.VIR_DOMAIN_PAUSED
                         and reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION)
-            job = incoming or (bool(dom.isActive()) and _job_active(dom))
+            # a domain whose job cannot be read is still listed
+            job = incoming or (bool(dom.isActive()) and job_running(dom) is True)
             xml = _metadata_xml(dom)
             md = domain_xml.read_metadata_element(xml) if xml else {}
             profiles = domain_xml.read_profiles_element(xml) if xml else ()
@@ -243,12 +244,13 @@ class FrameConnection:
         return out
 
 
-def _job_active(dom: libvirt.virDomain) -> bool:
-    """Whether a job (migration) runs; a domain whose job cannot be read is still listed."""
+def job_running(dom: libvirt.virDomain) -> bool | None:
+    """Whether the domain has a job (a migration); None when libvirt cannot tell (e.g. its
+    daemon died)."""
     try:
         return dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE
     except libvirt.libvirtError:
-        return False
+        return None
 
 
 def _metadata_xml(dom: libvirt.virDomain, flags: int = 0) -> str:

@@ -116,14 +116,6 @@ def abort(dom: libvirt.virDomain) -> None:
         raise HypervisorError(f"cannot abort the job of {dom.name()}: {exc}") from exc
 
 
-def job_running(dom: libvirt.virDomain) -> bool | None:
-    """Whether the domain still has a job (None: libvirt cannot tell, e.g. its daemon died)."""
-    try:
-        return dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE
-    except libvirt.libvirtError:
-        return None
-
-
 def postcopy_phase(dom: libvirt.virDomain) -> str | None:
     """"active" or "failed" when the domain is one side of a post-copy migration, else None."""
     try:

@@ -95,12 +95,17 @@ def _names(cert: x509.Certificate) -> tuple[set[str], set[str]]:
             {str(a) for a in san.get_values_for_type(x509.IPAddress)})
 
 
+def server_files(folder: Path) -> Certificate:
+    """Where an HMC endpoint's certificate and key are kept in its folder."""
+    return Certificate(folder / "cert.pem", folder / "key.pem")
+
+
 def ensure_server_cert(ca: Certificate, folder: Path, hostname: str,
                        addresses: list[str]) -> Certificate:
     """The certificate of an HMC endpoint (``cert.pem``, ``key.pem``), signed by the lab's
     CA, naming ``hostname`` and ``addresses``; kept while it still names them, is signed by
     this CA and is not near its end."""
-    out = Certificate(folder / "cert.pem", folder / "key.pem")
+    out = server_files(folder)
     ca_kept = _load(ca.cert, ca.key)
     if ca_kept is None:
         raise ValueError(f"the lab CA at {ca.cert} cannot be read")

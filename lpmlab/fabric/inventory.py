@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from lpmlab import paths
+from lpmlab.fabric import ca
 from lpmlab.fabric import plan as P
 
 HUB_HOST = "hub"  # the lab switches' play (a name no topology object may take)
@@ -64,8 +65,8 @@ def render(lab: P.LabPlan, host_uuids: dict[str, str],
             "hmc_socket_dir_in_sshd": cp.SOCKET_DIR_IN_SSHD,
             "hmc_socket_in_sshd": f"{cp.SOCKET_DIR_IN_SSHD}/{cp.socket.name}",
             "hmc_socket": str(cp.socket),
-            "hmc_tls_cert": str(cp.tls_dir / "cert.pem"),
-            "hmc_tls_key": str(cp.tls_dir / "key.pem"),
+            "hmc_tls_cert": str(ca.server_files(cp.tls_dir).cert),
+            "hmc_tls_key": str(ca.server_files(cp.tls_dir).key),
             "hmc_rest_ports": list(cp.REST_PORTS),
         }
     lab_uris = [fp.uri for fp in lab.frames()]

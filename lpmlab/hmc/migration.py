@@ -22,6 +22,7 @@ from lpmlab import codes, log
 from lpmlab.adapter import domain_xml as dx
 from lpmlab.adapter import migration as mig
 from lpmlab.adapter import telemetry as tele
+from lpmlab.adapter.connection import job_running
 from lpmlab.errors import (
     FabricError,
     HypervisorError,
@@ -634,7 +635,7 @@ def stop(hmc: Hmc, partition: str, source: str) -> MigrationRecord:
         hmc.store.set_state(rec.id, rec.state)
         if mig.postcopy_phase(dom) is not None:
             raise codes.error("HSCLL454", obj=partition, sys=source, dest=rec.dest_sys) from exc
-        if mig.job_running(dom) is False:
+        if job_running(dom) is False:
             raise codes.error("HSCLL409", obj=partition, sys=source) from exc
         # the job goes on (or its frame stopped answering): not "nothing to stop"
         raise codes.error("HSCLL457", obj=partition, sys=source, detail=exc.message) from exc
