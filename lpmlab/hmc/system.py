@@ -315,9 +315,11 @@ class Hmc:
             return "Migrating - Running" if state == "Running" else "Migrating - Not Activated"
         return state
 
-    def lpar_records(self, frame: str, *, rmc: bool = True) -> list[dict[str, Any]]:
+    def lpar_records(self, frame: str, *, rmc: bool = True,
+                     infos: list[DomainInfo] | None = None) -> list[dict[str, Any]]:
         """The frame's VIOS and partitions as HMC records; ``rmc=False`` skips the RMC
-        probe (and ``rmc_state``) for callers that only need names and IDs."""
+        probe (and ``rmc_state``) for callers that only need names and IDs; ``infos``: the
+        frame's domains when the caller has just listed them (``domains_on``)."""
         frame = self.frame_name(frame)
         fp = self.plan.frame(frame)
         recs: list[dict[str, Any]] = []
@@ -334,7 +336,8 @@ class Hmc:
                 "migration_disabled": 1, "uuid": vios_uuid(self.topology.name, v.name),
                 "os_version": VIOS_OS_VERSION, "rmc_ipaddr": str(v.address),
             })
-        infos = self.domains_on(fp.frame.name)
+        if infos is None:
+            infos = self.domains_on(fp.frame.name)
         probed = self.rmc_states([i.name for i in infos if i.state == "running"]) if rmc \
             else {}
         for info in infos:

@@ -115,8 +115,9 @@ def survey(hmc: Hmc, *, rmc: bool = True) -> Survey:
         out.systems.append(view)
         if not view.connected:
             continue
-        infos = {i.name: i for i in hmc.domains_on(fp.frame.name)}
-        for lpar in hmc.lpar_records(fp.frame.name, rmc=rmc):
+        listed = hmc.domains_on(fp.frame.name)
+        infos = {i.name: i for i in listed}
+        for lpar in hmc.lpar_records(fp.frame.name, rmc=rmc, infos=listed):
             name = lpar["name"]
             # mid-migration this may be the other frame's copy: the same sizes
             facts = snap.partitions.get(name)
