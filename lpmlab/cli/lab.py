@@ -38,6 +38,7 @@ def status(args: argparse.Namespace) -> int:
     for name, f in st["frames"].items():
         doms = ", ".join(f"{d}:{s}" for d, s in f.get("domains", {}).items()) or "-"
         print(f"  frame {name}: libvirtd {f['libvirtd']}; partitions {doms}")
+        print(f"    libvirt over TLS (lab network): {f['tls_uri']}")
     for name, v in st["vios"].items():
         msp = f"; msp {v['msp']} ({v.get('msp_bytes', 0)} bytes carried)" if "msp" in v else ""
         print(f"  vios {name}: namespace {'up' if v['namespace'] else 'missing'}{msp}")

@@ -1,9 +1,11 @@
-"""The lab's certificate authority and the TLS certificates of its HMC endpoints.
+"""The lab's certificate authority and the TLS certificates signed by it.
 
 A REST client checks the HMC's certificate against a CA it trusts: lpmlab makes one CA per lab
 (``<lab>/ca/lpmlab-ca.pem``, the file clients are pointed at) and, for each HMC, a server
-certificate naming its host name and address. Both are made once and kept; a certificate is
-made again when what it must name changed or it is near its end.
+certificate naming its host name and address. Each frame's libvirtd gets libvirt's PKI tree
+(CA, server and client certificate: frames connect to each other over ``qemu+tls://`` for
+peer-to-peer migration). Everything is made once and kept; a certificate is made again when
+what it must name changed or it is near its end.
 """
 
 from __future__ import annotations
@@ -100,38 +102,112 @@ def server_files(folder: Path) -> Certificate:
     return Certificate(folder / "cert.pem", folder / "key.pem")
 
 
-def ensure_server_cert(ca: Certificate, folder: Path, hostname: str,
-                       addresses: list[str]) -> Certificate:
-    """The certificate of an HMC endpoint (``cert.pem``, ``key.pem``), signed by the lab's
-    CA, naming ``hostname`` and ``addresses``; kept while it still names them, is signed by
-    this CA and is not near its end."""
-    out = server_files(folder)
+def _issue(ca: Certificate, out: Certificate, subject: x509.Name, hostname: str,
+           addresses: list[str], usages: list[x509.ObjectIdentifier]) -> Certificate:
+    """A leaf certificate signed by ``ca``, kept while it still says the same things, is
+    signed by this CA and is not near its end. No keyUsage extension: libvirt 11.3 refuses
+    an EC leaf whose critical keyUsage lacks keyEncipherment, and an absent one allows all."""
     ca_kept = _load(ca.cert, ca.key)
     if ca_kept is None:
         raise ValueError(f"the lab CA at {ca.cert} cannot be read")
     ca_cert, ca_key = ca_kept
     kept = _load(out.cert, out.key)
     if (kept is not None and _fresh(kept[0]) and kept[0].issuer == ca_cert.subject
-            and _names(kept[0]) == ({hostname}, set(addresses))):
+            and kept[0].subject == subject and _names(kept[0]) == ({hostname}, set(addresses))
+            and _usages(kept[0]) == set(usages)):
         return out
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     san = [x509.DNSName(hostname), *(x509.IPAddress(ipaddress.ip_address(a))
                                      for a in addresses)]
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "lpmlab"),
-                                     x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
+    cert = (x509.CertificateBuilder().subject_name(subject)
             .issuer_name(ca_cert.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
             .add_extension(x509.SubjectAlternativeName(san), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                 ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     _write_private(out.key, _pem_key(key))
     out.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    out.cert.chmod(0o644)
     return out
+
+
+def _usages(cert: x509.Certificate) -> set[x509.ObjectIdentifier]:
+    try:
+        return set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return set()
+
+
+def _subject(unit: str | None, name: str) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "lpmlab")]
+    if unit:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit))
+    return x509.Name([*attrs, x509.NameAttribute(NameOID.COMMON_NAME, name)])
+
+
+def ensure_server_cert(ca: Certificate, folder: Path, hostname: str,
+                       addresses: list[str]) -> Certificate:
+    """The certificate of an HMC endpoint (``cert.pem``, ``key.pem``), signed by the lab's
+    CA, naming ``hostname`` and ``addresses``."""
+    return _issue(ca, server_files(folder), _subject(None, hostname), hostname, addresses,
+                  [ExtendedKeyUsageOID.SERVER_AUTH])
+
+
+# libvirt's own PKI layout (docs/kbase/tlscerts.rst), relative to /etc/pki on a frame host.
+LIBVIRT_CACERT = "CA/cacert.pem"
+LIBVIRT_SERVERCERT = "libvirt/servercert.pem"
+LIBVIRT_SERVERKEY = "libvirt/private/serverkey.pem"
+LIBVIRT_CLIENTCERT = "libvirt/clientcert.pem"
+LIBVIRT_CLIENTKEY = "libvirt/private/clientkey.pem"
+# Who may talk to a frame's libvirtd (tls_allowed_dn_list, matched against the DN as
+# virt-pki-query-dn prints it): other frames and the controller, not the HMC endpoints the
+# same CA signs.
+FRAME_UNIT = "frame"
+CONTROLLER_UNIT = "controller"
+LIBVIRT_ALLOWED_DNS = (f"O=lpmlab,OU={FRAME_UNIT},CN=*", f"O=lpmlab,OU={CONTROLLER_UNIT},CN=*")
+
+
+def ensure_frame_pki(ca: Certificate, folder: Path, frame: str,
+                     addresses: list[str]) -> Path:
+    """A frame's libvirt PKI tree (what goes to /etc/pki): the lab CA, and one certificate
+    naming the frame and its addresses that serves both as its libvirtd's server
+    certificate and as its client certificate when it connects to a peer for a
+    peer-to-peer migration. Returns ``folder``."""
+    cert = _issue(ca, Certificate(folder / LIBVIRT_SERVERCERT, folder / LIBVIRT_SERVERKEY),
+                  _subject(FRAME_UNIT, frame), frame, addresses,
+                  [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+    _copy(ca.cert, folder / LIBVIRT_CACERT, 0o644)
+    _copy(cert.cert, folder / LIBVIRT_CLIENTCERT, 0o644)
+    _copy(cert.key, folder / LIBVIRT_CLIENTKEY, 0o600)
+    for private in (folder / "libvirt" / "private",):
+        private.chmod(0o700)
+    return folder
+
+
+def ensure_controller_pki(ca: Certificate, folder: Path) -> Path:
+    """The controller's client identity for ``qemu+tls://...?pkipath=folder``: libvirt reads
+    ``cacert.pem``, ``clientcert.pem`` and ``clientkey.pem`` from that one folder."""
+    _issue(ca, Certificate(folder / "clientcert.pem", folder / "clientkey.pem"),
+           _subject(CONTROLLER_UNIT, "lpmlab-controller"), "lpmlab-controller", [],
+           [ExtendedKeyUsageOID.CLIENT_AUTH])
+    _copy(ca.cert, folder / "cacert.pem", 0o644)
+    folder.chmod(0o700)
+    return folder
+
+
+def _copy(src: Path, dst: Path, mode: int) -> None:
+    data = src.read_bytes()
+    if dst.exists() and dst.read_bytes() == data:
+        return
+    if mode & 0o077:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(data)
+        dst.chmod(mode)
+    else:
+        _write_private(dst, data)

@@ -36,6 +36,7 @@ def render(lab: P.LabPlan, host_uuids: dict[str, str],
         frames[f.name] = {
             "frame_ns": fp.ns, "frame_dir": str(fp.dir), "frame_address": str(f.address),
             "frame_hub_ifname": fp.hub_ifname, "host_uuid": host_uuids[f.name],
+            "frame_pki_dir": str(fp.pki_dir), "libvirt_allowed_dns": list(ca.LIBVIRT_ALLOWED_DNS),
             "migration_port_min": f.migration_ports[0],
             "migration_port_max": f.migration_ports[1],
         }

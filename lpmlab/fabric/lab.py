@@ -195,8 +195,12 @@ class Lab:
         for cp in self.plan.consoles():
             keys.ensure_password(cp.password_file, cp.console.password)
             ca.ensure_server_cert(authority, cp.tls_dir, cp.name, [str(cp.console.address)])
+        for fp in self.plan.frames():
+            ca.ensure_frame_pki(authority, fp.pki_dir, fp.frame.name, [str(fp.frame.address)])
+        ca.ensure_controller_pki(authority, self.plan.controller_pki_dir)
         return (f"{len(self.plan.partitions())} partition initrd(s), "
-                f"{len(self.plan.consoles())} HMC account(s) and certificate(s)")
+                f"{len(self.plan.consoles())} HMC account(s) and certificate(s), "
+                f"{len(self.plan.frames())} frame libvirt TLS identities")
 
     def domain_xml(self, state: LabState, name: str) -> str:
         from lpmlab.adapter import domain_xml as dx
@@ -293,7 +297,9 @@ class Lab:
         out: dict[str, Any] = {"lab": self.plan.topology.name, "dir": str(self.plan.dir),
                                "frames": {}, "vios": {}, "partitions": {}}
         for fp in self.plan.frames():
-            entry: dict[str, Any] = {"namespace": netns.exists(fp.ns)}
+            entry: dict[str, Any] = {
+                "namespace": netns.exists(fp.ns),
+                "tls_uri": f"{fp.peer_uri}?pkipath={self.plan.controller_pki_dir}"}
             try:
                 conn = FrameConnection(fp.frame.name, fp.uri, connect_timeout=1)
                 entry["libvirtd"] = "running"

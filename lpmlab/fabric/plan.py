@@ -39,7 +39,12 @@ class FramePlan:
     @property
     def peer_uri(self) -> str:
         """How another frame's libvirtd reaches this one (peer-to-peer migration)."""
-        return f"qemu+tcp://{self.frame.address}/system"
+        return f"qemu+tls://{self.frame.address}/system"
+
+    @property
+    def pki_dir(self) -> Path:
+        """The frame's libvirt PKI tree, seen by its libvirtd as /etc/pki."""
+        return self.dir / "pki"
 
     @property
     def hub_ifname(self) -> str:
@@ -183,6 +188,12 @@ class LabPlan:
         """The lab's CA (``lpmlab-ca.pem``: what REST clients trust); beside the lab folder,
         so it outlives ``lab down`` and clients keep trusting the HMCs of the next lab."""
         return self.dir.parent / "ca"
+
+    @property
+    def controller_pki_dir(self) -> Path:
+        """The controller's libvirt TLS client identity (a ``?pkipath=`` folder): what
+        reaches a frame's libvirtd at ``qemu+tls://<frame address>/system``."""
+        return self.dir / "pki" / "controller"
 
     @property
     def san_dir(self) -> Path:

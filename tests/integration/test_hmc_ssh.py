@@ -139,7 +139,7 @@ def test_no_forwarding_no_sftp_and_the_users_sockets_reach_nothing(hmc1):
     client = paramiko_client(hmc1)
     try:
         with pytest.raises(paramiko.ChannelException):  # ssh -L to a frame's libvirtd
-            client.get_transport().open_channel("direct-tcpip", ("198.18.0.11", 16509),
+            client.get_transport().open_channel("direct-tcpip", ("198.18.0.11", 16514),
                                                 ("127.0.0.1", 0))
         with pytest.raises(paramiko.SSHException):
             client.open_sftp()
@@ -150,7 +150,7 @@ def test_no_forwarding_no_sftp_and_the_users_sockets_reach_nothing(hmc1):
               .split("hscroot:x:")[1].split(":")[0])
     probe = subprocess.run(["ip", "netns", "exec", "lpm-hmc1", "setpriv", f"--reuid={uid}",
                             f"--regid={uid}", "--clear-groups", "bash", "-c",
-                            "exec 3<>/dev/tcp/198.18.0.11/16509"],
+                            "exec 3<>/dev/tcp/198.18.0.11/16514"],
                            capture_output=True, text=True, timeout=30)
     assert probe.returncode != 0
 

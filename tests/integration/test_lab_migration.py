@@ -68,6 +68,27 @@ def test_partition_answers_ssh(lab):
     assert int(cpus) == 1
 
 
+def test_frames_speak_libvirt_over_verified_tls_only(lab, tmp_path):
+    from lpmlab.fabric import ca
+
+    tls = {name: f["tls_uri"] for name, f in lab.status()["frames"].items()}
+    assert tls["sys1"].startswith("qemu+tls://198.18.0.11/system?pkipath=")
+
+    def virsh(uri: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", "lpm-hub", "virsh", "-c", uri, "list",
+                               "--all", "--name"], capture_output=True, text=True, timeout=60)
+
+    listed = virsh(tls["sys1"])
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == ["lpar1"]
+    assert "error" in virsh("qemu+tcp://198.18.0.11/system").stderr.lower()
+    # a client the lab CA did not sign is turned away by the frame
+    stranger = ca.ensure_controller_pki(ca.ensure_ca(tmp_path / "ca", "stranger"),
+                                        tmp_path / "stranger")
+    refused = virsh(f"qemu+tls://198.18.0.11/system?pkipath={stranger}")
+    assert refused.returncode != 0 and "lpar1" not in refused.stdout
+
+
 def test_migrate_there_and_back_under_load(lab):
     ch = lab.rmc("lpar1")
     ch.run("lpm-disk write /dev/sda --daemon", check=True)
