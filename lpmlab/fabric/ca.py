@@ -33,10 +33,15 @@ class Certificate:
     key: Path
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` with ``mode`` from the start (a key is never readable by others, not
+    even for a moment); unchanged content is left alone."""
+    if path.exists() and path.read_bytes() == data and path.stat().st_mode & 0o777 == mode:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), mode)  # O_CREAT applies the umask, and an old file keeps its mode
         f.write(data)
 
 
@@ -82,9 +87,8 @@ def ensure_ca(folder: Path, lab: str) -> Certificate:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                            critical=False)
             .sign(key, hashes.SHA256()))
-    _write_private(ca.key, _pem_key(key))
-    ca.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    ca.cert.chmod(0o644)
+    _write(ca.key, _pem_key(key), 0o600)
+    _write(ca.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return ca
 
 
@@ -131,9 +135,8 @@ def _issue(ca: Certificate, out: Certificate, subject: x509.Name, hostname: str,
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                 ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    _write_private(out.key, _pem_key(key))
-    out.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    out.cert.chmod(0o644)
+    _write(out.key, _pem_key(key), 0o600)
+    _write(out.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return out
 
 
@@ -182,11 +185,10 @@ def ensure_frame_pki(ca: Certificate, folder: Path, frame: str,
     cert = _issue(ca, Certificate(folder / LIBVIRT_SERVERCERT, folder / LIBVIRT_SERVERKEY),
                   _subject(FRAME_UNIT, frame), frame, addresses,
                   [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
-    _copy(ca.cert, folder / LIBVIRT_CACERT, 0o644)
-    _copy(cert.cert, folder / LIBVIRT_CLIENTCERT, 0o644)
-    _copy(cert.key, folder / LIBVIRT_CLIENTKEY, 0o600)
-    for private in (folder / "libvirt" / "private",):
-        private.chmod(0o700)
+    _write(folder / LIBVIRT_CACERT, ca.cert.read_bytes(), 0o644)
+    _write(folder / LIBVIRT_CLIENTCERT, cert.cert.read_bytes(), 0o644)
+    _write(folder / LIBVIRT_CLIENTKEY, cert.key.read_bytes(), 0o600)
+    (folder / "libvirt" / "private").chmod(0o700)
     return folder
 
 
@@ -196,18 +198,7 @@ def ensure_controller_pki(ca: Certificate, folder: Path) -> Path:
     _issue(ca, Certificate(folder / "clientcert.pem", folder / "clientkey.pem"),
            _subject(CONTROLLER_UNIT, "lpmlab-controller"), "lpmlab-controller", [],
            [ExtendedKeyUsageOID.CLIENT_AUTH])
-    _copy(ca.cert, folder / "cacert.pem", 0o644)
+    _write(folder / "cacert.pem", ca.cert.read_bytes(), 0o644)
     folder.chmod(0o700)
     return folder
 
-
-def _copy(src: Path, dst: Path, mode: int) -> None:
-    data = src.read_bytes()
-    if dst.exists() and dst.read_bytes() == data:
-        return
-    if mode & 0o077:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_bytes(data)
-        dst.chmod(mode)
-    else:
-        _write_private(dst, data)
