@@ -29,17 +29,37 @@ def render(lab: P.LabPlan, host_uuids: dict[str, str],
         "iscsi_port": P.ISCSI_PORT,
         "lpmlab_src": str(paths.repo_root()),
         "lab_dir": str(lab.dir),
+        "libvirt_allowed_dns": list(ca.LIBVIRT_ALLOWED_DNS),
     }
+    return {
+        "all": {
+            "vars": common,
+            "children": {
+                "hub": {"hosts": {HUB_HOST: {}}},
+                "hmcs": {"hosts": _hmcs(lab)},
+                "frames": {"hosts": _frames(lab, host_uuids)},
+                "vios": {"hosts": _vios(lab)},
+                "partitions": {"hosts": _partitions(lab, domain_xml)},
+            },
+        }
+    }
+
+
+def _frames(lab: P.LabPlan, host_uuids: dict[str, str]) -> dict[str, Any]:
     frames = {}
     for fp in lab.frames():
         f = fp.frame
         frames[f.name] = {
             "frame_ns": fp.ns, "frame_dir": str(fp.dir), "frame_address": str(f.address),
             "frame_hub_ifname": fp.hub_ifname, "host_uuid": host_uuids[f.name],
-            "frame_pki_dir": str(fp.pki_dir), "libvirt_allowed_dns": list(ca.LIBVIRT_ALLOWED_DNS),
+            "frame_pki_dir": str(fp.pki_dir),
             "migration_port_min": f.migration_ports[0],
             "migration_port_max": f.migration_ports[1],
         }
+    return frames
+
+
+def _vios(lab: P.LabPlan) -> dict[str, Any]:
     luns = [{"tid": pp.partition.index + 1, "path": str(pp.disk_image),
              "size_mb": pp.partition.disk.size_mb, "partition": pp.partition.name}
             for pp in lab.partitions() if pp.partition.disk is not None]
@@ -53,6 +73,10 @@ def render(lab: P.LabPlan, host_uuids: dict[str, str],
             "tgt_control_port": vp.tgt_control_port,
             "luns": [dict(lun, iqn=lab.partition(lun["partition"]).iqn(v.name)) for lun in luns],
         }
+    return vios
+
+
+def _hmcs(lab: P.LabPlan) -> dict[str, Any]:
     hmcs = {}
     for cp in lab.consoles():
         c = cp.console
@@ -70,21 +94,12 @@ def render(lab: P.LabPlan, host_uuids: dict[str, str],
             "hmc_tls_key": str(ca.server_files(cp.tls_dir).key),
             "hmc_rest_ports": list(cp.REST_PORTS),
         }
+    return hmcs
+
+
+def _partitions(lab: P.LabPlan, domain_xml: dict[str, str]) -> dict[str, Any]:
     lab_uris = [fp.uri for fp in lab.frames()]
-    parts = {}
-    for pp in lab.partitions():
-        p = pp.partition
-        parts[p.name] = {"frame_uri": lab.frame(p.frame).uri, "lab_uris": lab_uris,
-                         "domain_xml": domain_xml[p.name]}
-    return {
-        "all": {
-            "vars": common,
-            "children": {
-                "hub": {"hosts": {HUB_HOST: {}}},
-                "hmcs": {"hosts": hmcs},
-                "frames": {"hosts": frames},
-                "vios": {"hosts": vios},
-                "partitions": {"hosts": parts},
-            },
-        }
-    }
+    return {pp.partition.name: {"frame_uri": lab.frame(pp.partition.frame).uri,
+                                "lab_uris": lab_uris,
+                                "domain_xml": domain_xml[pp.partition.name]}
+            for pp in lab.partitions()}
