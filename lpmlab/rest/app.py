@@ -220,11 +220,8 @@ def _partitions(api: Api, request: Request, vios: bool) -> Response:
     s = _system(api, survey, request) if "system" in request.path_params else None
     base = base_url(request)
     return feed_response(request, [uom.partition(p, base)
-                                   for p in survey.partitions_of(s, vios=vios)], _kind(vios))
-
-
-def _kind(vios: bool) -> str:
-    return "VirtualIOServer" if vios else "LogicalPartition"
+                                   for p in survey.partitions_of(s, vios=vios)],
+                         model.object_type(vios=vios))
 
 
 def _partition_named(api: Api, request: Request, vios: bool) -> model.PartitionView:
@@ -235,7 +232,8 @@ def _partition_named(api: Api, request: Request, vios: bool) -> model.PartitionV
     uuid = request.path_params["partition"]
     p = survey.partition(uuid, vios=vios)
     if p is None or (s is not None and p.system.uuid != s.uuid):
-        raise codes.error("HSCLR404", obj=api.hmc, kind=_kind(vios), uuid=uuid)
+        raise codes.error("HSCLR404", obj=api.hmc, kind=model.object_type(vios=vios),
+                          uuid=uuid)
     return p
 
 
@@ -265,7 +263,7 @@ def _partition_search(api: Api, request: Request, vios: bool) -> Response:
     base = base_url(request)
     return feed_response(request, [uom.partition(p, base)
                                    for p in survey.partitions_of(None, vios=vios) if hit(p)],
-                         _kind(vios))
+                         model.object_type(vios=vios))
 
 
 def _target(api: Api, survey: model.Survey, request: Request) -> model.PartitionView:

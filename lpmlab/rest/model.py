@@ -19,6 +19,11 @@ from lpmlab.hmc.validation import FrameState, PartitionState
 RECOVERY_REQUIRED = "Migration Recovery Required"
 
 
+def object_type(*, vios: bool) -> str:
+    """The REST object type of a VIOS or of a logical partition."""
+    return "VirtualIOServer" if vios else "LogicalPartition"
+
+
 @dataclass(frozen=True)
 class SystemView:
     uuid: str
@@ -49,7 +54,7 @@ class PartitionView:
     @property
     def kind(self) -> str:
         """Its REST object type."""
-        return "VirtualIOServer" if self.is_vios else "LogicalPartition"
+        return object_type(vios=self.is_vios)
 
     @property
     def running(self) -> bool:
