@@ -47,7 +47,7 @@ BOX_DIR  := $(or $(LPMLAB_HOME),/var/lib/lpmlab)/box
 BOX_FILE := $(BOX_DIR)/lpmlab-debian12.box
 BOX_DEBS := mmdebstrap dosfstools mtools syslinux syslinux-common fdisk qemu-utils e2fsprogs \
             vagrant vagrant-libvirt
-BOX_PY   := PYTHONPATH=$(CURDIR) $(PY) -m lpmlab.fabric.vagrant
+BOX_PY   := PYTHONPATH=$(CURDIR) $(PY) -m lpmlab.fabric.box
 
 box: $(BOX_DIR)/.added
 

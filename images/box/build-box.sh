@@ -49,7 +49,7 @@ done
 [ "$(id -u)" = 0 ] || die "needs root (mmdebstrap --mode=root builds the chroot). Fix: sudo $0 $ARGS"
 [[ $SIZE_GIB =~ ^[0-9]+$ ]] && [ "$SIZE_GIB" -ge 4 ] || die "--size-gib must be a whole number >= 4"
 [ -r "$KEY" ] && grep -qE '^(ssh-|ecdsa-)' "$KEY" \
-  || die "$KEY is not a readable OpenSSH public key. Fix: python -m lpmlab.fabric.vagrant ensure-key DIR"
+  || die "$KEY is not a readable OpenSSH public key. Fix: python -m lpmlab.fabric.box ensure-key DIR"
 KEY=$(realpath "$KEY")
 MIRROR=${MIRROR%/}
 if [ -z "$SECURITY_MIRROR" ]; then

@@ -4,15 +4,13 @@ Ansible logs in with afterwards.
 
 lpmlab runs ``vagrant up --no-provision`` and provisions the VMs with its own Ansible run, so
 Vagrant only makes VMs and networks. The box comes from ``images/box/build-box.sh``
-(``make box``); ``python -m lpmlab.fabric.vagrant`` holds the two steps ``make box`` needs
-(``ensure-key``, ``box-add``) and prints build-box.sh's package arguments (``box-args``).
+(``make box``, whose steps are in :mod:`lpmlab.fabric.box`).
 
 This module reads no topology: callers turn frames into :class:`VagrantFrame` values.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ipaddress
 import json
@@ -22,14 +20,12 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lpmlab.errors import DeadlineError, FabricError, HostPrepError, LpmlabError, TopologyError
-from lpmlab.fabric.keys import ensure_keypair
+from lpmlab.errors import DeadlineError, FabricError, HostPrepError, TopologyError
 from lpmlab.paths import repo_root, state_root
 
 BOX_NAME = "lpmlab/debian12"
@@ -240,16 +236,6 @@ def parse_ssh_config(text: str) -> dict[str, SshHost]:
     return hosts
 
 
-# -- keys -------------------------------------------------------------------------------------
-def ensure_key(folder: Path) -> Path:
-    """The SSH key pair the box trusts: ``folder/vagrant_key`` (0600, OpenSSH Ed25519) and
-    ``vagrant_key.pub``, made once. Returns the private key's path."""
-    path, _ = ensure_keypair(folder / KEY_NAME, "lpmlab-vagrant")
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)  # ssh ignores a key others can read
-    return path
-
-
 # -- the vagrant command line -----------------------------------------------------------------
 @dataclass(frozen=True)
 class Box:
@@ -441,44 +427,3 @@ def _tail(out: str, err: str) -> str:
 def _write_log(path: Path, command: str, rc: int | None, out: str, err: str) -> None:
     status = "timed out" if rc is None else f"exit {rc}"
     path.write_text(f"$ {command}\n# {status}\n--- stdout\n{out}--- stderr\n{err}")
-
-
-# -- make box ---------------------------------------------------------------------------------
-def box_build_args(defaults: Path | None = None) -> list[str]:
-    """build-box.sh's package arguments: what host.yml would install on a frame (its role
-    defaults), so host.yml finds a frame VM prepared, and the units it disables."""
-    import yaml
-
-    path = defaults or repo_root() / "playbooks" / "roles" / "host" / "defaults" / "main.yml"
-    d = yaml.safe_load(path.read_text())
-    return ["--backports-packages", " ".join(d["host_virt_packages"]),
-            "--packages", " ".join(d["host_tool_packages"]),
-            "--disable-units", " ".join(d["host_system_units"])]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lpmlab.fabric.vagrant",
-                                     description="Steps of `make box`.")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    key = sub.add_parser("ensure-key", help="make DIR/vagrant_key(.pub) once; print the path")
-    key.add_argument("folder", type=Path, nargs="?")
-    add = sub.add_parser("box-add", help=f"vagrant box add --force (as {BOX_NAME})")
-    add.add_argument("file", type=Path)
-    add.add_argument("--name", default=BOX_NAME)
-    sub.add_parser("box-args", help="build-box.sh's package arguments, shell-quoted")
-    args = parser.parse_args(argv)
-    try:
-        if args.cmd == "ensure-key":
-            print(ensure_key(args.folder or state_root() / "box"))
-        elif args.cmd == "box-add":
-            Vagrant().box_add(args.name, args.file)
-        else:
-            print(shlex.join(box_build_args()))
-    except LpmlabError as exc:
-        print(exc.render(), file=sys.stderr)
-        return exc.exit_code
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from lpmlab.errors import DeadlineError, FabricError, HostPrepError, TopologyError
+from lpmlab.fabric import box as B
 from lpmlab.fabric import vagrant as V
 from lpmlab.paths import repo_root
 
@@ -158,7 +159,7 @@ def test_ansible_vars_log_in_over_ssh_and_become_root():
 
 # -- key --------------------------------------------------------------------------------------
 def test_ensure_key_makes_a_private_ed25519_key_once(tmp_path):
-    key = V.ensure_key(tmp_path / "box")
+    key = B.ensure_key(tmp_path / "box")
     assert key == tmp_path / "box" / "vagrant_key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert key.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
@@ -166,7 +167,7 @@ def test_ensure_key_makes_a_private_ed25519_key_once(tmp_path):
     assert pub.startswith("ssh-ed25519 ") and pub.strip().endswith("lpmlab-vagrant")
     before = key.read_bytes()
     key.chmod(0o644)
-    assert V.ensure_key(tmp_path / "box") == key
+    assert B.ensure_key(tmp_path / "box") == key
     assert key.read_bytes() == before and stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
@@ -255,7 +256,7 @@ def real_vagrant(tmp_path):
     connects to nothing; the URI is only parsed). The key is where the Vagrantfile looks by
     default (<LPMLAB_HOME>/box/vagrant_key)."""
     state = tmp_path / "state"
-    V.ensure_key(state / "box")
+    B.ensure_key(state / "box")
     return state
 
 
