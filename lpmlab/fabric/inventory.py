@@ -29,6 +29,7 @@ def render(lab: P.LabPlan, host_uuids: dict[str, str],
         "iscsi_port": P.ISCSI_PORT,
         "lpmlab_src": str(paths.repo_root()),
         "lab_dir": str(lab.dir),
+        "qemu_caps_seed_dir": str(lab.qemu_caps_seed_dir),
         "libvirt_allowed_dns": list(ca.LIBVIRT_ALLOWED_DNS),
     }
     return {

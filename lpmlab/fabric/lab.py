@@ -262,15 +262,16 @@ class Lab:
 
     def _warm_frames(self) -> None:
         """Ask each libvirtd for its capabilities once, so the first validation does not pay
-        for the daemon probing every QEMU binary (10+ s per frame here)."""
-        from lpmlab.adapter.connection import FrameConnection
-        from lpmlab.errors import LpmlabError
-
+        for the daemon probing every QEMU binary (10+ s per frame here without the seed),
+        then keep what they probed as the next lab's seed."""
+        threads = [threading.Thread(target=_warm_frame, args=(fp,), name=f"warm-{fp.ns}",
+                                    daemon=True) for fp in self.plan.frames()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
         for fp in self.plan.frames():
-            conn = FrameConnection(fp.frame.name, fp.uri)
-            with contextlib.suppress(LpmlabError):
-                conn.host_uuid()
-            conn.close()
+            save_caps_seed(fp.qemu_caps_dir, self.plan.qemu_caps_seed_dir)
 
     def _stage_wait_ssh(self, state: LabState, deadline_s: float) -> str:
         # partitions boot meanwhile: warming the frames costs no wall time
@@ -407,6 +408,35 @@ def _lab_processes(lab_dir: Path) -> list[int]:
         if marker in cmd:
             pids.append(int(d.name))
     return pids
+
+
+def _warm_frame(fp: P.FramePlan) -> None:
+    from lpmlab.adapter.connection import FrameConnection
+    from lpmlab.errors import LpmlabError
+
+    conn = FrameConnection(fp.frame.name, fp.uri)
+    with contextlib.suppress(LpmlabError):
+        conn.host_uuid()
+    conn.close()
+
+
+def save_caps_seed(frame_caps: Path, seed: Path) -> list[str]:
+    """Copy the capabilities files a frame's libvirtd wrote that the seed lacks or holds
+    older; each lands whole (rename), so a lab starting meanwhile never reads half of one."""
+    saved = []
+    seed.mkdir(parents=True, exist_ok=True)
+    for f in sorted(frame_caps.glob("*.xml")) if frame_caps.is_dir() else []:
+        dst = seed / f.name
+        with contextlib.suppress(OSError):
+            data = f.read_bytes()
+            if dst.exists() and dst.read_bytes() == data:
+                continue
+            tmp = dst.with_name(f".{f.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            tmp.chmod(0o600)
+            tmp.replace(dst)
+            saved.append(f.name)
+    return saved
 
 
 def teardown(lab_dir: Path) -> list[str]:

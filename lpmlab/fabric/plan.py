@@ -47,6 +47,11 @@ class FramePlan:
         return self.dir / "pki"
 
     @property
+    def qemu_caps_dir(self) -> Path:
+        """The frame's libvirt QEMU capabilities cache (its libvirtd's /var/cache/libvirt)."""
+        return self.dir / "cache" / "qemu" / "capabilities"
+
+    @property
     def hub_ifname(self) -> str:
         return f"lf{self.frame.index}"
 
@@ -194,6 +199,13 @@ class LabPlan:
         """The controller's libvirt TLS client identity (a ``?pkipath=`` folder): what
         reaches a frame's libvirtd at ``qemu+tls://<frame address>/system``."""
         return self.dir / "pki" / "controller"
+
+    @property
+    def qemu_caps_seed_dir(self) -> Path:
+        """libvirt's QEMU capabilities cache as the last lab's frames left it: each frame
+        starts from a copy (libvirt checks every file against the binaries and re-probes a
+        stale one), so a new lab does not probe every QEMU binary again."""
+        return paths.cache_dir() / "libvirt-qemu-capabilities"
 
     @property
     def san_dir(self) -> Path:

@@ -61,6 +61,16 @@ def test_lab_up_is_idempotent_and_partition_runs_on_sys1(lab):
     assert sys_out == ["sys1,Operating", "sys2,Operating"]
 
 
+def test_next_lab_starts_from_the_qemu_capabilities_the_frames_probed(lab):
+    """What the frames' libvirtd probed (every QEMU binary, ~10 s each) is kept for the next
+    lab, whose frames start from a copy."""
+    seed = lab.plan.qemu_caps_seed_dir
+    for fp in lab.plan.frames():
+        probed = {f.name: f.read_bytes() for f in fp.qemu_caps_dir.glob("*.xml")}
+        assert len(probed) >= 1, f"{fp.frame.name} probed no QEMU binary"
+        assert {n: (seed / n).read_bytes() for n in probed} == probed
+
+
 def test_partition_answers_ssh(lab):
     res = lab.rmc("lpar1").run("uname -m; cat /proc/cpuinfo | grep -c processor", check=True)
     arch, cpus = res.stdout.split()
