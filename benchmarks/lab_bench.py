@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Issue #2 targets, measured on the default lab in one run (figures printed, nothing asserted).
+"""The lab's speed and memory figures, measured on the default lab in one run (printed,
+nothing asserted); targets of issues #2 and #14.
 
-1. `lpmlab lab up` from cached images (after `lab down`), target <= 60 s.
-2. `migrlpar -o m` wall time vs a plain libvirt-python migrate of the same guest between the
-   same frames, alternating, each as a fresh process (both pay interpreter start-up), and the
-   in-process figures; target ratio <= 1.05.
-3. Stream throughput through the MSPs vs a direct frame-to-frame stream (raw TCP and
-   migration bytes per second of job time); target >= 0.8.
-4. Host memory of the idle lab beyond the guests' own RAM (PSS of every lab process), <= 1 GiB.
+1. `lpmlab lab up` from cached images (after `lab down`), target <= 30 s.
+2. `migrlpar -o v`: the command's wall time and the validation in-process, target <= 0.3 s.
+3. Stream throughput through the MSPs vs a direct frame-to-frame stream (raw TCP).
+4. `migrlpar -o m` against a plain libvirt-python migration of the same guest between the same
+   frames, frame to frame and through the same MSP path, alternating, each a fresh process:
+   where each one's wall time goes, and the ratios of wall time (<= 1.10), libvirt job time
+   (<= 1.05), bytes sent and throughput (>= 0.9).
+5. Host memory of the idle lab beyond the guests' own RAM (PSS of every lab process), <= 1 GiB.
 
-Run: make bench   (or .venv/bin/python benchmarks/lab_bench.py [--rounds N])
+Run: make bench   (or .venv/bin/python benchmarks/lab_bench.py [--rounds N] [--skip-up])
 """
 
 from __future__ import annotations
@@ -23,19 +25,29 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+# The plain call: the same flags as migrlpar (lpmlab.adapter.migration.LIVE_FLAGS), no
+# destination XML; it prints where its own time went.
 PLAIN_MIGRATE = r"""
-import sys, time, libvirt
-src, dst_peer, dst_addr, port = sys.argv[1:5]
+import json, sys, time
+t0 = time.monotonic()
+import libvirt
+t1 = time.monotonic()
+src, dst_peer, migrate_uri, listen = sys.argv[1:5]
 libvirt.registerErrorHandler(lambda *a: None, None)
 conn = libvirt.open(src)
 dom = conn.lookupByName("lpar1")
+t2 = time.monotonic()
 flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
          | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
-t0 = time.monotonic()
-dom.migrateToURI3(dst_peer, {libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{dst_addr}:{port}",
-                             libvirt.VIR_MIGRATE_PARAM_LISTEN_ADDRESS: dst_addr}, flags)
-print(time.monotonic() - t0)
+dom.migrateToURI3(dst_peer, {libvirt.VIR_MIGRATE_PARAM_URI: migrate_uri,
+                             libvirt.VIR_MIGRATE_PARAM_LISTEN_ADDRESS: listen}, flags)
+t3 = time.monotonic()
+print(json.dumps({"import libvirt": t1 - t0, "connect, lookup": t2 - t1,
+                  "libvirt migration (migrateToURI3)": t3 - t2}))
 """
+KINDS = ("migrlpar", "plain", "plain_msp")
+LABEL = {"migrlpar": "migrlpar -o m", "plain": "plain libvirt-python, frame to frame",
+         "plain_msp": "plain libvirt-python through the MSPs"}
 
 
 def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess:
@@ -65,7 +77,66 @@ def completed(hmc: object, frame: str) -> dict:
     return completed_stats(dom) if dom else {}
 
 
+def validations(n: int = 7) -> tuple[float, float]:
+    """Median seconds of ``migrlpar -o v`` as a command (a fresh process: interpreter,
+    imports) and of the same validation in this process (what the HMC's command server's
+    forked child pays)."""
+    import contextlib
+    import io
+
+    from lpmlab.cli import migrlpar
+    from lpmlab.hmc.system import Hmc
+
+    hmc = Hmc.open()
+    src = where(hmc)
+    hmc.close()
+    argv = ["-o", "v", "-m", src, "-t", "sys2" if src == "sys1" else "sys1", "-p", "lpar1"]
+    cli, inproc = [], []
+    for _ in range(n):
+        t0 = time.monotonic()
+        run([str(BIN / "migrlpar"), *argv])
+        cli.append(time.monotonic() - t0)
+        t0 = time.monotonic()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+            migrlpar.main(argv)
+        inproc.append(time.monotonic() - t0)
+    return statistics.median(cli), statistics.median(inproc)
+
+
+def plain_migrate(hmc: object, src: str, dst: str, via_msps: bool) -> dict:
+    """One plain libvirt-python migration as a fresh process; with ``via_msps`` the stream
+    takes migrlpar's path (source frame -> source MSP -> mover network -> destination MSP ->
+    destination frame), through hops set up as migrlpar sets them."""
+    from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
+
+    plan = hmc.plan  # type: ignore[attr-defined]
+    fp, dp = plan.frame(src), plan.frame(dst)
+    port = dp.frame.migration_ports[0] + 40
+    dst_addr = str(dp.frame.address)
+    migrate_uri = f"tcp://{dst_addr}:{port}"
+    msps = []
+    if via_msps:
+        sv = next(v for v in plan.all_vios() if v.vios.frame == src and v.vios.msp)
+        dv = next(v for v in plan.all_vios() if v.vios.frame == dst and v.vios.msp)
+        a, b = sv.vios, dv.vios
+        msps = [dv.mover_service(), sv.mover_service()]
+        msps[0].forward(Hop("bench", MOVER_IFACE, (str(b.mover_address), port), LAB_IFACE,
+                            str(b.address), (dst_addr, port)))
+        msps[1].forward(Hop("bench", LAB_IFACE, (str(a.address), port), MOVER_IFACE,
+                            str(a.mover_address), (str(b.mover_address), port)))
+        migrate_uri = f"tcp://{a.address}:{port}"
+    try:
+        out = run([sys.executable, "-c", PLAIN_MIGRATE, fp.uri, dp.peer_uri, migrate_uri,
+                   dst_addr]).stdout
+    finally:
+        for m in msps:
+            m.close("bench")
+    return json.loads(out)
+
+
 def migrations(rounds: int) -> dict:
+    """Alternating rounds of the three kinds; each round's wall time, libvirt job statistics
+    and the steps of its wall time (migrlpar's record's timeline; the plain script's own)."""
     from lpmlab.hmc.system import Hmc
 
     hmc = Hmc.open()
@@ -77,36 +148,80 @@ def migrations(rounds: int) -> dict:
     set_dirty_workload(rmc, 64, 192)
     rmc.close()
     time.sleep(3)
-    res: dict[str, list[float]] = {"migrlpar_wall": [], "plain_wall": [],
-                                   "migrlpar_bps": [], "plain_bps": []}
+    res: dict[str, list] = {f"{k}_{x}": [] for k in KINDS
+                            for x in ("wall", "bps", "job_s", "bytes", "downtime", "steps")}
     # The first migrations after boot are slow for both kinds (cold destination): not measured.
     for _ in range(2):
         src = where(hmc)
         run([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t",
              next(f for f in frames if f != src), "-p", "lpar1"])
     for i in range(rounds):
-        for kind in ("migrlpar", "plain") if i % 2 == 0 else ("plain", "migrlpar"):
+        # each kind there and back in every round: both directions alike (they differ here)
+        order = [k for k in KINDS[i % 3:] + KINDS[:i % 3] for _ in range(2)]
+        for kind in order:
             src = where(hmc)
             dst = next(f for f in frames if f != src)
             t0 = time.monotonic()
             if kind == "migrlpar":
                 run([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t", dst, "-p", "lpar1"])
                 wall = time.monotonic() - t0
-                job = last_job(hmc)
+                rec = hmc.store.latest("lpar1", 1)[0]  # type: ignore[attr-defined]
+                job = rec.stats.get("job", {})
+                steps = {s["step"]: s["s"] for s in rec.stats.get("timeline", [])}
+                steps = {"process start, imports, resolve, output": wall - rec.stats["wall_s"],
+                         **steps}
             else:
-                fp, dp = hmc.plan.frame(src), hmc.plan.frame(dst)
-                run([sys.executable, "-c", PLAIN_MIGRATE, fp.uri, dp.peer_uri,
-                     str(dp.frame.address), str(dp.frame.migration_ports[0] + 40)])
+                steps = plain_migrate(hmc, src, dst, via_msps=kind == "plain_msp")
                 wall = time.monotonic() - t0
                 job = completed(hmc, dst)
+                steps = {"process start, output": wall - sum(steps.values()), **steps}
             res[f"{kind}_wall"].append(wall)
+            res[f"{kind}_steps"].append(steps)
             if job.get("time_elapsed"):
+                res[f"{kind}_job_s"].append(job["time_elapsed"] / 1000)
+                res[f"{kind}_bytes"].append(job["data_processed"])
+                res[f"{kind}_downtime"].append(job.get("downtime"))
                 res[f"{kind}_bps"].append(job["data_processed"] / (job["time_elapsed"] / 1000))
-            print(f"  round {i + 1} {kind:<8} {src}->{dst} wall {wall:.2f}s job "
+            print(f"  round {i + 1} {kind:<9} {src}->{dst} wall {wall:.2f}s job "
                   f"{job.get('time_elapsed')} ms, {job.get('data_processed', 0) / 2**20:.0f} MiB,"
                   f" downtime {job.get('downtime')} ms", file=sys.stderr)
     hmc.close()
     return res
+
+
+def print_breakdown(m: dict) -> None:
+    """Median seconds of each step of each kind's wall time."""
+    for kind in KINDS:
+        steps = m[f"{kind}_steps"]
+        if not steps:
+            continue
+        print(f"\n{LABEL[kind]}: where the wall time goes (median s of {len(steps)} "
+              "migrations)")
+        for name in steps[0]:
+            vals = [s.get(name, 0.0) for s in steps]
+            print(f"  {name:<58} {statistics.median(vals):7.3f}")
+        print(f"  {'wall':<58} {statistics.median(m[f'{kind}_wall']):7.3f}")
+
+
+def print_ratios(m: dict) -> None:
+    med = {k: {x: statistics.median(m[f"{k}_{x}"]) for x in ("wall", "job_s", "bytes", "bps")}
+           for k in KINDS if m[f"{k}_job_s"]}
+    if "migrlpar" not in med:
+        return
+    g = med["migrlpar"]
+    print(f"\n{'figure (medians)':<34} {'migrlpar':>9} {'plain':>9} {'ratio':>6} "
+          f"{'plain/MSP':>10} {'ratio':>6}  target")
+    rows = [("wall time, s", "wall", 1, "<= 1.10"), ("libvirt job time, s", "job_s", 1,
+                                                     "<= 1.05"),
+            ("bytes sent, MiB", "bytes", 2**20, "explain"),
+            ("throughput (bytes/job time), MiB/s", "bps", 2**20, ">= 0.9 (direct)")]
+    for label, x, unit, target in rows:
+        p, q = med.get("plain", {}).get(x), med.get("plain_msp", {}).get(x)
+        cells = [f"{g[x] / unit:9.2f}"]
+        for v in (p, q):
+            cells += [f"{v / unit:9.2f}", f"{g[x] / v:6.2f}"] if v else ["        -", "     -"]
+        print(f"{label:<34} {cells[0]} {cells[1]} {cells[2]} {cells[3]:>10} {cells[4]}  "
+              f"{target}")
 
 
 STREAM = r"""
@@ -203,13 +318,18 @@ def lab_memory() -> tuple[float, float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=4,
+                    help="rounds of the three kinds, each migrating there and back")
     ap.add_argument("--skip-up", action="store_true", help="reuse the running lab")
     args = ap.parse_args()
     out: dict = {}
     if not args.skip_up:
         out["lab_up_s"] = lab_up_time()
-        print(f"lab up from cached images: {out['lab_up_s']:.1f} s (target <= 60)")
+        print(f"lab up from cached images: {out['lab_up_s']:.1f} s (target <= 30)")
+    cli_v, inproc_v = validations()
+    out.update(validate_cli_s=cli_v, validate_in_process_s=inproc_v)
+    print(f"migrlpar -o v (idle lpar1, medians): the command {cli_v:.3f} s, the validation "
+          f"in-process {inproc_v:.3f} s (target <= 0.3)")
     other, qemu, guest = lab_memory()
     out.update(idle_lab_other_pss_mib=other, idle_lab_qemu_pss_mib=qemu, guest_ram_mib=guest)
     print(f"idle lab memory (PSS): libvirtd/tgtd/relays {other:.0f} MiB, QEMU {qemu:.0f} MiB "
@@ -222,13 +342,8 @@ def main() -> None:
           f"{relayed / 2**20:.0f} MiB/s, ratio {relayed / direct:.2f} (target >= 0.8)")
     m = migrations(args.rounds)
     out.update(m)
-    mw, pw = statistics.median(m["migrlpar_wall"]), statistics.median(m["plain_wall"])
-    print(f"migration wall (median of {args.rounds}, alternating): migrlpar {mw:.2f} s, plain "
-          f"libvirt-python {pw:.2f} s, ratio {mw / pw:.3f} (target <= 1.05)")
-    if m["migrlpar_bps"] and m["plain_bps"]:
-        mb, pb = statistics.median(m["migrlpar_bps"]), statistics.median(m["plain_bps"])
-        print(f"migration throughput (bytes / job time): through MSPs {mb / 2**20:.0f} MiB/s, "
-              f"direct {pb / 2**20:.0f} MiB/s, ratio {mb / pb:.2f} (target >= 0.8)")
+    print_breakdown(m)
+    print_ratios(m)
     print(json.dumps(out, indent=2), file=sys.stderr)
 
 

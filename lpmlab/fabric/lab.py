@@ -23,7 +23,7 @@ from typing import Any
 
 from lpmlab import log, paths, topology
 from lpmlab.errors import LabNotRunningError, TopologyError
-from lpmlab.fabric import ca, keys, netns
+from lpmlab.fabric import keys, netns
 from lpmlab.fabric import plan as P
 
 
@@ -191,6 +191,8 @@ class Lab:
             })
             combine(base, overlay, pp.initrd)
             state.host_keys[pp.partition.name] = host_pub
+        from lpmlab.fabric import ca  # cryptography: ~40 ms that HMC commands need not pay
+
         authority = ca.ensure_ca(self.plan.ca_dir, self.plan.topology.name)
         for cp in self.plan.consoles():
             keys.ensure_password(cp.password_file, cp.console.password)
@@ -345,6 +347,8 @@ def pidfile_alive(path: Path) -> bool:
 def console_status(plan: P.LabPlan, cp: P.ConsolePlan) -> dict[str, Any]:
     """An HMC endpoint as ``lab status`` shows it: how to log in, and whether its sshd,
     command server and REST API run (and the CA file REST clients trust)."""
+    from lpmlab.fabric import ca
+
     try:
         password = cp.password_file.read_text().strip()
     except OSError:

@@ -113,6 +113,8 @@ class LiveMigration:
             else LocalDestination(hmc, dest))
         self.dest = self.destination.frame
         self._landed = False
+        # where the controller's time goes, step by step (the record's "timeline")
+        self._marks: list[tuple[str, float]] = []
         self.attrs = attrs or MigrationAttributes()
         self.profile = profile  # -n: the profile the partition has on the destination
         self.overrides = dict(overrides or {})  # --redundantvios, --mpio, ...: 0/1/2
@@ -201,10 +203,23 @@ class LiveMigration:
         if port is None:
             raise codes.error("HSCLL407", obj=self.dest)
 
+    def _mark(self, step: str) -> None:
+        """The step that ends now (it began at the previous mark)."""
+        self._marks.append((step, time.monotonic()))
+
+    def timeline(self, t0: float) -> list[dict[str, Any]]:
+        """Each step's seconds, in order: what ``benchmarks/lab_bench.py`` breaks down."""
+        out, last = [], t0
+        for step, t in self._marks:
+            out.append({"step": step, "s": round(t - last, 4)})
+            last = t
+        return out
+
     def run(self) -> MigrationResult:
         t0 = time.monotonic()
         started = time.time()
         report, msps = self.validate()
+        self._mark("validate")
         hmc = self.hmc
         rec = MigrationRecord(self.partition, self.source, self.dest,
                               command=shlex.join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
@@ -219,13 +234,16 @@ class LiveMigration:
         self._claim_or_drop(rec)
         self.trigger = FaultTrigger(hmc, rec, lambda: hmc.store.save(rec))
         self.trigger.claim()
+        self._mark("record and claim")
         # one RMC channel for every OS step (hooks, processors); its TCP session moves with
         # the partition, and it reconnects if it has to
-        partition_os = hooks.PartitionOS(hmc.rmc(self.partition), self.wait_s)
+        partition_os = hooks.PartitionOS(hmc.rmc_session(self.partition), self.wait_s)
         src_msp = None
         try:
             self.os_check(partition_os, rec)
+            self._mark("hooks check")
             pre = self._os_phase(partition_os, rec, "pre")
+            self._mark("hooks pre")
             if partition_os.expired() or any(h.timed_out for h in pre.hooks):
                 self._os_phase(partition_os, rec, "post")
                 rec.state, rec.result = "Migration Stopped", "stopped"
@@ -266,8 +284,10 @@ class LiveMigration:
                     rec.stats["profile"] = closing.profile
                 if closing.profile_error:
                     rec.stats["profile_error"] = closing.profile_error
+            self._mark("MSPs and destination closed")
             rec.ended = time.time()
             rec.stats["wall_s"] = round(time.monotonic() - t0, 3)
+            rec.stats["timeline"] = self.timeline(t0)
             hmc.store.save(rec)
             self.keep_artifacts(rec)
         return MigrationResult(rec, rec.stats["wall_s"], rec.stats.get("job", {}))
@@ -308,7 +328,7 @@ class LiveMigration:
     def validate_os(self) -> hooks.PhaseResult:
         """``-o v`` of a running partition: its check hooks too; then, since no migration
         follows a validation, its undocheck hooks release what check prepared."""
-        partition_os = hooks.PartitionOS(self.hmc.rmc(self.partition), self.wait_s)
+        partition_os = hooks.PartitionOS(self.hmc.rmc_session(self.partition), self.wait_s)
         try:
             self.os_check(partition_os, None)
             partition_os.run("undocheck", at_least=hooks.PartitionOS.POST_MIN_S)
@@ -386,9 +406,11 @@ class LiveMigration:
             rec.state = "Migration In Progress"
             rec.phase("transfer")
             hmc.store.save(rec)
+            self._mark("transfer setup (landing, MSP hops, XML)")
             transfer_start = time.monotonic()
             final = self._watched_migrate(dom, req, rec)
             transfer_end = time.monotonic()
+            self._mark("telemetry closed, final statistics")
             if rmc is not None:
                 rec.phase("secondary processors online")
                 try:
@@ -407,9 +429,12 @@ class LiveMigration:
                 # the partition did move: a warning for the record, not a failure
                 rec.stats["profile_error"] = exc.message
             self._require_running_on_dest(rec)
+            self._mark("after the switch (processors, profile, destination check)")
             self._os_phase(partition_os, rec, "post")  # on the destination, after resume
+            self._mark("hooks post")
             # after the post hooks: the dirtier has written its passes file (each second)
             self._guest_slowdown(partition_os, rec, transfer_start, transfer_end)
+            self._mark("guest's own view read")
             rec.phase("complete")
             rec.state, rec.result = "Migration Complete", "success"
         except (HypervisorError, FabricError, RmcError) as exc:
@@ -512,7 +537,9 @@ class LiveMigration:
         ok = False
         final: dict[str, Any] = {}
         try:
+            self._mark("telemetry started")
             self._migrate_unless_stalled(dom, req, watcher, telemetry, rec.port or 0)
+            self._mark("libvirt migration (migrateToURI3)")
             ok = True
         finally:
             if guard is not None:

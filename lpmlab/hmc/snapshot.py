@@ -8,8 +8,10 @@ well under a second (the expensive libvirt calls are avoided: see DomainInfo's m
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 from lpmlab.errors import FabricError, LpmlabError
@@ -83,8 +85,9 @@ def _bridged_vlans(ns: str) -> frozenset[int]:
     return frozenset({1}) if up else frozenset()
 
 
-def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> list[PartitionState]:
-    """Every copy of every partition on every frame (a migrating partition has two)."""
+def _partitions(hmc: Hmc) -> list[PartitionState]:
+    """Every copy of every partition on every frame (a migrating partition has two), with
+    ``rmc_active`` unknown (False): a validation probes its subject's (``_with_rmc``)."""
     out = []
     active = {m.partition for m in hmc.store.active()}
     for fp in hmc.frames():
@@ -106,14 +109,11 @@ def _partitions(hmc: Hmc, subject: str, rmc_needed: bool) -> list[PartitionState
             if dom is not None:
                 with contextlib.suppress(LpmlabError):
                     procs = conn.vcpu_count(dom)
-            rmc = False
-            if info.name == subject and rmc_needed and info.state == "running":
-                rmc = _rmc_answers(hmc, info.name)
             out.append(PartitionState(
                 name=info.name, lpar_id=int(md.get("lpar_id", topo.lpar_id)),
                 frame=fp.frame.name, state=info.state, memory_mb=mem, procs=procs,
                 proc_compat_mode=md.get("proc_compat_mode", topo.proc_compat_mode),
-                rmc_active=rmc, migration_disabled=md.get("migration_disabled") == "1",
+                rmc_active=False, migration_disabled=md.get("migration_disabled") == "1",
                 migrating=info.name in active or info.job_active,
                 luns=(f"{topo.name}.img",) if topo.disk else (),
                 vscsi_adapters=1 if topo.disk else 0, desired_memory_mb=mem,
@@ -136,15 +136,57 @@ def stand_ins(copies: list[PartitionState]) -> dict[str, PartitionState]:
     return out
 
 
+class _RmcProbe:
+    """``_rmc_answers`` in a thread, started first: the SSH handshake with the partition is
+    the slowest read of a validation, and the frames and VIOS are read meanwhile."""
+
+    def __init__(self, hmc: Hmc, name: str) -> None:
+        self.answers = False
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._probe, args=(hmc, name),
+                                        name=f"rmc-probe-{name}", daemon=True)
+        self._thread.start()
+
+    def _probe(self, hmc: Hmc, name: str) -> None:
+        try:
+            self.answers = _rmc_answers(hmc, name)
+        except BaseException as exc:  # raised where the answer is used
+            self.error = exc
+
+    def join(self) -> None:
+        self._thread.join(10)  # _rmc_answers's own timeouts end it sooner
+
+    def result(self) -> bool:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.answers
+
+
+def _with_rmc(copies: list[PartitionState], subject: str,
+              probe: _RmcProbe | None) -> list[PartitionState]:
+    """The subject's running copy marked with what the RMC probe found (the probe of a
+    partition that is not running is not asked)."""
+    if probe is None:
+        return copies
+    if not any(c.name == subject and c.state == "running" for c in copies):
+        probe.join()  # its session must not outlive the HMC that closes it
+        return copies
+    answers = probe.result()
+    return [dataclasses.replace(c, rmc_active=answers)
+            if c.name == subject and c.state == "running" else c for c in copies]
+
+
 def _rmc_answers(hmc: Hmc, name: str) -> bool:
-    ch = hmc.rmc(name)
+    """The partition's RMC session comes up (its SSH server authenticates the HMC's key); it
+    stays open for the hook phases that follow, which are the first commands run on it."""
+    ch = hmc.rmc_session(name)
     try:
         ch.connect(timeout=3)
-        return ch.run("true", timeout=5).rc == 0
+        return True
     except LpmlabError:
-        return False
-    finally:
         ch.close()
+        return False
 
 
 def _served_luns(vp: P.ViosPlan, san_dir: Path) -> frozenset[str]:
@@ -214,17 +256,21 @@ def _answers(ns: str, addr: str) -> bool:
 
 
 def gather(hmc: Hmc, request: MigrationRequestView) -> LabSnapshot:
-    copies = _partitions(hmc, request.partition, request.migration_type == "active")
+    probe = (_RmcProbe(hmc, request.partition) if request.migration_type == "active"
+             else None)
+    copies = _partitions(hmc)
     frames = {fp.frame.name: _frame_state(hmc, fp.frame.name, copies) for fp in hmc.frames()}
-    return LabSnapshot(frames=frames, vios=_vios(hmc), partitions=stand_ins(copies),
-                       mover_reachable=_mover_reachable(hmc, request.source, request.dest),
-                       storage_shared=_luns(hmc))
+    vios = _vios(hmc)
+    mover = _mover_reachable(hmc, request.source, request.dest)
+    return LabSnapshot(frames=frames, vios=vios,
+                       partitions=stand_ins(_with_rmc(copies, request.partition, probe)),
+                       mover_reachable=mover, storage_shared=_luns(hmc))
 
 
 def inventory(hmc: Hmc) -> LabSnapshot:
     """Frames, VIOS and partitions without the probes a validation adds (RMC to the
     partition, TCP over the mover network): what the lslparmigr resource listings read."""
-    copies = _partitions(hmc, "", rmc_needed=False)
+    copies = _partitions(hmc)
     frames = {fp.frame.name: _frame_state(hmc, fp.frame.name, copies) for fp in hmc.frames()}
     return LabSnapshot(frames=frames, vios=_vios(hmc), partitions=stand_ins(copies),
                        storage_shared=_luns(hmc))
@@ -239,7 +285,7 @@ def _luns(hmc: Hmc) -> dict[str, bool]:
 
 def partition_copies(hmc: Hmc) -> list[PartitionState]:
     """Every copy of every partition on this HMC's frames, without RMC probes."""
-    return _partitions(hmc, "", rmc_needed=False)
+    return _partitions(hmc)
 
 
 frame_state = _frame_state
