@@ -76,7 +76,7 @@ integration: install
 
 # docs/examples runs too: the documented example must keep working
 test: install
-	$(PY) -m pytest -q tests docs/examples
+	$(PY) -m pytest -q --durations=25 tests docs/examples
 
 lint: install
 	$(VENV)/bin/ruff check lpmlab tests benchmarks playbooks/library docs/examples

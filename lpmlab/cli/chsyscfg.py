@@ -3,10 +3,9 @@ partition profiles (memory, processors, processor compatibility mode)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
-from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, run
+from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, finish, run
 from lpmlab.hmc.attributes import read_attribute_file, split_fields
 
 
@@ -46,4 +45,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 def cli() -> None:
-    sys.exit(run(main))
+    finish(run(main))

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from lpmlab import codes
-from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, run, whole_number
+from lpmlab.cli.common import (
+    HmcArgumentParser,
+    add_json_option,
+    emit_json,
+    finish,
+    run,
+    whole_number,
+)
 from lpmlab.errors import UsageError
 
 
@@ -71,4 +77,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 def cli() -> None:
-    sys.exit(run(main))
+    finish(run(main))

@@ -9,12 +9,18 @@ is still starting time to answer (30 s) instead of failing at once.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, run, whole_number
+from lpmlab.cli.common import (
+    HmcArgumentParser,
+    add_json_option,
+    emit_json,
+    finish,
+    run,
+    whole_number,
+)
 from lpmlab.errors import LpmlabError, RmcError, UsageError
 
 AUTOCORRECT_S = 30.0
@@ -113,4 +119,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 def cli() -> None:
-    sys.exit(run(main))
+    finish(run(main))

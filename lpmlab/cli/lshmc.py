@@ -7,7 +7,6 @@ the level it claims is the HMC level lpmlab models, and the fix line names lpmla
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from lpmlab.cli.common import (
     emit,
     emit_json,
     emit_records,
+    finish,
     run,
 )
 from lpmlab.errors import UsageError
@@ -124,4 +124,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 def cli() -> None:
-    sys.exit(run(main))
+    finish(run(main))

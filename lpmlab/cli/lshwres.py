@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 from lpmlab.cli.common import (
     HmcArgumentParser,
     add_listing_options,
     emit_listing,
+    finish,
     missing_on,
     require_filtered,
     run,
@@ -81,4 +81,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 def cli() -> None:
-    sys.exit(run(main))
+    finish(run(main))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +9,7 @@ from lpmlab.cli.common import (
     HmcArgumentParser,
     add_listing_options,
     emit_records,
+    finish,
     missing_on,
     require_filtered,
     run,
@@ -187,4 +187,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 def cli() -> None:
-    sys.exit(run(main))
+    finish(run(main))

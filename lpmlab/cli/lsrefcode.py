@@ -7,7 +7,6 @@ when not activated), or its last N codes, newest first.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +15,7 @@ from lpmlab.cli.common import (
     HmcArgumentParser,
     add_listing_options,
     emit_listing,
+    finish,
     run,
     whole_number,
 )
@@ -109,4 +109,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 def cli() -> None:
-    sys.exit(run(main))
+    finish(run(main))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
-from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_records, run
+from lpmlab.cli.common import HmcArgumentParser, add_listing_options, emit_records, finish, run
 
 
 def parser() -> HmcArgumentParser:
@@ -38,4 +37,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 def cli() -> None:
-    sys.exit(run(main))
+    finish(run(main))

@@ -18,6 +18,7 @@ from lpmlab.cli.common import (
     emit,
     emit_json,
     error_record,
+    finish,
     run,
     whole_number,
 )
@@ -401,4 +402,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 def cli() -> None:
-    sys.exit(run(main))
+    finish(run(main))

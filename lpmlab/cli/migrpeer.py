@@ -10,10 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import sys
 from collections.abc import Sequence
 
-from lpmlab.cli.common import HmcArgumentParser, run
+from lpmlab.cli.common import HmcArgumentParser, finish, run
 from lpmlab.errors import UsageError
 
 
@@ -48,4 +47,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 def cli() -> None:
-    sys.exit(run(main))
+    finish(run(main))

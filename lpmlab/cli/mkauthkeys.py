@@ -13,12 +13,18 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from lpmlab import codes
-from lpmlab.cli.common import HmcArgumentParser, add_json_option, emit_json, read_secret, run
+from lpmlab.cli.common import (
+    HmcArgumentParser,
+    add_json_option,
+    emit_json,
+    finish,
+    read_secret,
+    run,
+)
 from lpmlab.errors import UsageError
 from lpmlab.topology import HMC_USER
 
@@ -103,4 +109,4 @@ def _act(args: argparse.Namespace, hmc: Any) -> dict[str, Any]:
 
 
 def cli() -> None:
-    sys.exit(run(main))
+    finish(run(main))
