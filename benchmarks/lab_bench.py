@@ -222,6 +222,11 @@ def print_ratios(m: dict) -> None:
             cells += [f"{v / unit:9.2f}", f"{g[x] / v:6.2f}"] if v else ["        -", "     -"]
         print(f"{label:<34} {cells[0]} {cells[1]} {cells[2]} {cells[3]:>10} {cells[4]}  "
               f"{target}")
+    # the spread says how much of a ratio is this machine's noise
+    for label, x in (("wall time, s", "wall"), ("libvirt job time, s", "job_s")):
+        ranges = ", ".join(f"{k} {min(m[f'{k}_{x}']):.2f}-{max(m[f'{k}_{x}']):.2f}"
+                           for k in KINDS if m[f"{k}_{x}"])
+        print(f"  range of {label}: {ranges}")
 
 
 STREAM = r"""
