@@ -117,3 +117,40 @@ def test_every_command_answers_version(capsys):
             p.parse_args(["--version"])
         assert done.value.code == 0
         assert capsys.readouterr().out == f"{name} (lpmlab {__version__})\n"
+
+
+def test_installed_commands_deliver_all_their_output_and_exit_code(home, tmp_path):
+    """The console scripts skip the interpreter's teardown (common.finish): what they printed
+    must still all arrive, with the command's exit code, into a file, a pipe or a reader that
+    went away."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    lssyscfg_bin = Path(sys.executable).parent / "lssyscfg"
+    env = {**os.environ, "LPMLAB_HOME": str(home)}
+    cp = subprocess.run([str(lssyscfg_bin), "-r", "sys", "--json"], capture_output=True,
+                        text=True, env=env, timeout=60)
+    assert cp.returncode == LabNotRunningError("x").exit_code
+    assert json.loads(cp.stdout)["error"]["code"] == LabNotRunningError("x").code
+    assert "lpmlab lab up" in cp.stderr
+    # a big output, then an exit code, through a pipe and through a file
+    code = ("from lpmlab.cli.common import finish\n"
+            "import sys\n"
+            "print('x' * 200000); print('end', file=sys.stderr, end=''); finish(3)\n")
+    cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                        timeout=60)
+    assert (cp.returncode, len(cp.stdout), cp.stderr) == (3, 200001, "end")
+    out = tmp_path / "out.txt"
+    with out.open("w") as f:
+        rc = subprocess.run([sys.executable, "-c", code], stdout=f, stderr=subprocess.DEVNULL,
+                            timeout=60).returncode
+    assert (rc, out.stat().st_size) == (3, 200001)
+    # `| head -c 1`: the reader is gone before all is written; no traceback, exit 0
+    code = ("from lpmlab.cli.common import finish, run\n"
+            "finish(run(lambda argv: print('x' * 2000000), []))\n")
+    cp = subprocess.run(f"{sys.executable} -c \"{code}\" | head -c 1; "
+                        "exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash",
+                        capture_output=True, text=True, timeout=60)
+    assert (cp.returncode, cp.stdout, cp.stderr) == (0, "x", "")
