@@ -120,7 +120,8 @@ def test_a_broken_destination_msp_stalls_the_stream_and_the_hmc_ends_it(loaded):
 
 
 def test_a_storage_outage_mid_transfer_delays_the_migration_and_loses_nothing(loaded):
-    f = arm("vios-storage-down", "--for", "5", when="pass:2")
+    # pass:1: the outage surely begins before the switchover, whose flush must wait for it
+    f = arm("vios-storage-down", "--for", "5", when="pass:1")
     cp = migrate()
     e = entry(f["id"])
     assert "tgtd" in e["detail"] and e["state"] == "done"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -9,10 +10,21 @@ from pathlib import Path
 import pytest
 
 from lpmlab.fabric import netns
+from lpmlab.hmc import artifacts
 
 from .conftest import BIN, cli
 
 pytestmark = pytest.mark.integration
+
+
+def latest_id() -> str:
+    from lpmlab.hmc.system import Hmc
+
+    hmc = Hmc.open()
+    try:
+        return hmc.store.latest("lpar1", 1)[0].id
+    finally:
+        hmc.close()
 
 
 def frames_of(name: str) -> list[str]:
@@ -135,6 +147,14 @@ def test_migrate_there_and_back_under_load(lab):
         line = cli("lslparmigr", "-r", "lpar", "-m", dst, "--filter", "lpar_names=lpar1",
                    check=True).stdout.strip()
         assert "migration_state=Not Migrating" in line
+        # the migration's folder says where the controller's time went, step by step
+        record = json.loads((artifacts.folder(latest_id()) / "record.json").read_text())
+        timeline = record["stats"]["timeline"]
+        steps = [s["step"] for s in timeline]
+        assert steps[0] == "validate" and steps[-1] == "MSPs and destination closed"
+        assert {"hooks check", "hooks pre", "libvirt migration (migrateToURI3)",
+                "hooks post"} <= set(steps)
+        assert abs(sum(s["s"] for s in timeline) - record["stats"]["wall_s"]) < 0.02
     dirt = ch.run("cat /run/lpm-dirty.stat", check=True).stdout
     assert "achieved_mibps=" in dirt
     # a bridge that took the partition's NIC address cut the frames off from each other
