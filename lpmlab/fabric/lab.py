@@ -424,10 +424,10 @@ def _warm_frame(fp: P.FramePlan) -> None:
     conn.close()
 
 
-def save_caps_seed(frame_caps: Path, seed: Path) -> list[str]:
+def save_caps_seed(frame_caps: Path, seed: Path) -> None:
     """Copy the capabilities files a frame's libvirtd wrote that the seed lacks or holds
-    older; each lands whole (rename), so a lab starting meanwhile never reads half of one."""
-    saved = []
+    older; each lands whole (rename), so a lab starting meanwhile never reads half of one.
+    A copy, not a link: libvirtd rewrites its files in place."""
     seed.mkdir(parents=True, exist_ok=True)
     for f in sorted(frame_caps.glob("*.xml")) if frame_caps.is_dir() else []:
         dst = seed / f.name
@@ -439,8 +439,6 @@ def save_caps_seed(frame_caps: Path, seed: Path) -> list[str]:
             tmp.write_bytes(data)
             tmp.chmod(0o600)
             tmp.replace(dst)
-            saved.append(f.name)
-    return saved
 
 
 def teardown(lab_dir: Path) -> list[str]:
