@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from lpmlab.atomic import replace_file
 
 CA_FILE = "lpmlab-ca.pem"
 CA_DAYS = 3650
@@ -38,11 +39,7 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     even for a moment); unchanged content is left alone."""
     if path.exists() and path.read_bytes() == data and path.stat().st_mode & 0o777 == mode:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        os.fchmod(f.fileno(), mode)  # O_CREAT applies the umask, and an old file keeps its mode
-        f.write(data)
+    replace_file(path, data, mode)
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:

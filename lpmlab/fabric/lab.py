@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lpmlab import log, paths, topology
+from lpmlab.atomic import replace_file
 from lpmlab.errors import LabNotRunningError, TopologyError
 from lpmlab.fabric import keys, netns
 from lpmlab.fabric import plan as P
@@ -56,10 +57,7 @@ class LabState:
     created: float = field(default_factory=time.time)
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=2))
-        tmp.replace(path)
+        replace_file(path, json.dumps(self.__dict__, indent=2))
 
     @classmethod
     def read(cls, path: Path) -> LabState:
@@ -90,9 +88,7 @@ def read_settings(lab_dir: Path) -> dict[str, Any]:
 
 
 def write_settings(lab_dir: Path, settings: dict[str, Any]) -> None:
-    tmp = lab_dir / (SETTINGS_FILE + ".tmp")
-    tmp.write_text(json.dumps(settings, indent=2))
-    tmp.replace(lab_dir / SETTINGS_FILE)
+    replace_file(lab_dir / SETTINGS_FILE, json.dumps(settings, indent=2))
 
 
 def apply_settings(topo: topology.Topology, lab_dir: Path) -> topology.Topology:
@@ -435,10 +431,7 @@ def save_caps_seed(frame_caps: Path, seed: Path) -> None:
             data = f.read_bytes()
             if dst.exists() and dst.read_bytes() == data:
                 continue
-            tmp = dst.with_name(f".{f.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            tmp.chmod(0o600)
-            tmp.replace(dst)
+            replace_file(dst, data, 0o600)
 
 
 def teardown(lab_dir: Path) -> list[str]:

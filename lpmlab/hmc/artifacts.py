@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lpmlab import paths
+from lpmlab.atomic import replace_file
 from lpmlab.hmc.store import MigrationRecord
 
 DEFAULT_KEEP = 50
@@ -44,9 +45,7 @@ def keep() -> int:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    replace_file(path, text)
 
 
 def save(rec: MigrationRecord, samples: list[dict[str, Any]], *, hmc: str = "",

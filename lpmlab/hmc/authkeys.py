@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import struct
 from dataclasses import dataclass
 
 from lpmlab import codes
+from lpmlab.atomic import replace_file
 from lpmlab.errors import UsageError
 from lpmlab.fabric import plan as P
 from lpmlab.hmc.remote_hmc import RemoteHmc
@@ -93,13 +93,7 @@ def read(console: P.ConsolePlan) -> list[AuthorizedKey]:
 
 
 def _write(console: P.ConsolePlan, keys: list[AuthorizedKey]) -> None:
-    path = console.authorized_keys
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    with os.fdopen(fd, "w") as f:
-        f.write("".join(k.line() + "\n" for k in keys))
-    tmp.replace(path)
+    replace_file(console.authorized_keys, "".join(k.line() + "\n" for k in keys))
 
 
 def add(console: P.ConsolePlan, text: str) -> bool:
