@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from lpmlab import codes, log
 from lpmlab.adapter import domain_xml as dx
@@ -37,6 +37,7 @@ from lpmlab.hmc import validation as V
 from lpmlab.hmc.attributes import MigrationAttributes
 from lpmlab.hmc.destination import (
     Destination,
+    Landing,
     LocalDestination,
     RemoteDestination,
     ViosRef,
@@ -368,11 +369,9 @@ class LiveMigration:
     def _transfer(self, rec: MigrationRecord, msps: MspPair,
                   partition_os: hooks.PartitionOS) -> None:
         hmc = self.hmc
-        src_msp = msps.source.mover_service()
         dom = hmc.domain(self.source, self.partition)  # validate() found it; still there?
         landing = self.destination.land(rec, msps.dest, self.partition)
         self._landed = True
-        port = landing.port
         vplan = vcpu.plan_for(hmc.conn(self.source).vcpu_count(dom),
                               self.destination.qemu_version())
         rec.stats["vcpu"] = vplan.record()
@@ -381,28 +380,7 @@ class LiveMigration:
             if rmc is not None:
                 rec.phase("secondary processors offline")
                 vcpu.take_secondaries_offline(rmc, vplan, self.partition)
-            sv = msps.source.vios
-            if not sv.mover_address:
-                raise codes.error("HSCLL405", obj=sv.name)
-            if not (landing.dest_msp_mover_address and port):
-                raise codes.error("HSCLL405", obj=msps.dest)
-            src_msp.forward(Hop(rec.id, LAB_IFACE, (str(sv.address), port), MOVER_IFACE,
-                                str(sv.mover_address), (landing.dest_msp_mover_address, port)))
-            dest_xml = dx.retarget_disk(hmc.conn(self.source).migratable_xml(dom),
-                                        landing.storage)
-            if self.attrs.dest_lpar_id is not None:
-                # the HMC gives the partition the requested ID on the destination
-                dest_xml = dx.set_metadata(dest_xml, lpar_id=str(self.attrs.dest_lpar_id))
-            c = self.controls
-            req = mig.MigrationRequest(
-                dest_peer_uri=landing.peer_uri,
-                migrate_uri=f"tcp://{msps.source.vios.address}:{port}",
-                listen_address=landing.frame_address, dest_xml=dest_xml,
-                bandwidth_mib=c.max_speed_mib or 0, auto_converge=c.auto_converge,
-                postcopy=c.postcopy)
-            rec.stats["controls"] = c.record()
-            if c.mover_mbit is not None:
-                src_msp.limit_bandwidth(c.mover_mbit)
+            req = self._stream(rec, msps, landing, dom)
             rec.state = "Migration In Progress"
             rec.phase("transfer")
             hmc.store.save(rec)
@@ -411,80 +389,120 @@ class LiveMigration:
             final = self._watched_migrate(dom, req, rec)
             transfer_end = time.monotonic()
             self._mark("telemetry closed, final statistics")
-            if rmc is not None:
-                rec.phase("secondary processors online")
-                try:
-                    vcpu.bring_secondaries_online(rmc, vplan, self.partition)
-                except RmcError as exc:
-                    # the partition did move: a warning for the record, not a failure
-                    rec.stats["vcpu_error"] = exc.message
-                rec.stats["vcpu"] = vplan.record()
             rec.stats["job"] = _clean(final)
-            # as PowerVM: the current configuration becomes the -n profile (else replaces
-            # the last activated one)
-            try:
-                rec.stats["profile"] = self.destination.keep_profile(self.partition,
-                                                                     self.profile)
-            except LpmlabError as exc:
-                # the partition did move: a warning for the record, not a failure
-                rec.stats["profile_error"] = exc.message
-            self._require_running_on_dest(rec)
-            self._mark("after the switch (processors, profile, destination check)")
-            self._os_phase(partition_os, rec, "post")  # on the destination, after resume
-            self._mark("hooks post")
-            # after the post hooks: the dirtier has written its passes file (each second)
-            self._guest_slowdown(partition_os, rec, transfer_start, transfer_end)
-            self._mark("guest's own view read")
-            rec.phase("complete")
-            rec.state, rec.result = "Migration Complete", "success"
+            self._complete(rec, partition_os, rmc, vplan, (transfer_start, transfer_end))
         except (HypervisorError, FabricError, RmcError) as exc:
-            message = (f"the transfer stalled: {self._stall_stop}" if self._stall_stop
-                       else exc.message if self._schedule_stop is None
-                       else f"pre-copy did not converge: {self._schedule_stop}")
-            if rmc is not None:
-                # still (or again) on the source: give the partition its processors back
-                with contextlib.suppress(RmcError):
-                    vcpu.bring_secondaries_online(rmc, vplan, self.partition)
-            rec.stats["job"] = _clean(mig.completed_stats(dom))
-            rec.error = message
-            halves = transfer.postcopy_halves(hmc.placements(self.partition))
-            if halves:
-                # Each copy holds part of the memory: neither may be removed, and its OS
-                # cannot answer hooks while it waits for pages that will not come.
-                rec.state, rec.result = "Migration Failed", "failed"
-                rec.stats["postcopy_failed"] = halves
-                rec.phase("failed", error=message, postcopy=halves)
-                raise codes.error("HSCLL453", obj=self.partition,
-                                  sys=self.source, dest=self.dest, detail=message) from exc
-            where = settle_after_failure(hmc, self.partition, self.source, self.dest,
-                                         self.destination
-                                         if isinstance(self.destination, RemoteDestination)
-                                         else None)
-            rec.phase("settled", frame=where)
-            if where is not None:
-                self._os_phase(partition_os, rec, "post")  # post runs after a failure too
-            stored = hmc.store.get(rec.id)
-            if stored is not None and stored.state == "Migration Stopping":
-                rec.state, rec.result = "Migration Stopped", "stopped"
-                rec.phase("stopped")
-                raise codes.error("HSCLL408", obj=self.partition,
-                                  sys=self.source, detail="migrlpar -o s") from exc
-            if self._schedule_stop is not None and where == self.source:
-                rec.state, rec.result = "Migration Stopped", "stopped"
-                rec.phase("stopped", reason=message)
-                raise codes.error("HSCLL452", obj=self.partition,
-                                  sys=self.source, detail=self._schedule_stop,
-                                  id=rec.id) from exc
+            self._fail_transfer(exc, rec, dom, partition_os, rmc, vplan)
+
+    def _stream(self, rec: MigrationRecord, msps: MspPair, landing: Landing,
+                dom: Any) -> mig.MigrationRequest:
+        """The stream's path (the source MSP's hop to the destination MSP, the mover
+        bandwidth cap) and the libvirt request that sends the partition down it."""
+        hmc, port, sv = self.hmc, landing.port, msps.source.vios
+        if not sv.mover_address:
+            raise codes.error("HSCLL405", obj=sv.name)
+        if not (landing.dest_msp_mover_address and port):
+            raise codes.error("HSCLL405", obj=msps.dest)
+        src_msp = msps.source.mover_service()
+        src_msp.forward(Hop(rec.id, LAB_IFACE, (str(sv.address), port), MOVER_IFACE,
+                            str(sv.mover_address), (landing.dest_msp_mover_address, port)))
+        dest_xml = dx.retarget_disk(hmc.conn(self.source).migratable_xml(dom), landing.storage)
+        if self.attrs.dest_lpar_id is not None:
+            # the HMC gives the partition the requested ID on the destination
+            dest_xml = dx.set_metadata(dest_xml, lpar_id=str(self.attrs.dest_lpar_id))
+        c = self.controls
+        rec.stats["controls"] = c.record()
+        if c.mover_mbit is not None:
+            src_msp.limit_bandwidth(c.mover_mbit)
+        return mig.MigrationRequest(
+            dest_peer_uri=landing.peer_uri, migrate_uri=f"tcp://{sv.address}:{port}",
+            listen_address=landing.frame_address, dest_xml=dest_xml,
+            bandwidth_mib=c.max_speed_mib or 0, auto_converge=c.auto_converge,
+            postcopy=c.postcopy)
+
+    def _complete(self, rec: MigrationRecord, partition_os: hooks.PartitionOS, rmc: Any,
+                  vplan: vcpu.VcpuPlan, window: tuple[float, float]) -> None:
+        """After the switch: processors back, the profile kept, the copy on the destination
+        checked, the post hooks run there, the guest's own view of the transfer read."""
+        if rmc is not None:
+            rec.phase("secondary processors online")
+            try:
+                vcpu.bring_secondaries_online(rmc, vplan, self.partition)
+            except RmcError as exc:
+                # the partition did move: a warning for the record, not a failure
+                rec.stats["vcpu_error"] = exc.message
+            rec.stats["vcpu"] = vplan.record()
+        # as PowerVM: the current configuration becomes the -n profile (else replaces
+        # the last activated one)
+        try:
+            rec.stats["profile"] = self.destination.keep_profile(self.partition, self.profile)
+        except LpmlabError as exc:
+            # the partition did move: a warning for the record, not a failure
+            rec.stats["profile_error"] = exc.message
+        self._require_running_on_dest(rec)
+        self._mark("after the switch (processors, profile, destination check)")
+        self._os_phase(partition_os, rec, "post")  # on the destination, after resume
+        self._mark("hooks post")
+        # after the post hooks: the dirtier has written its passes file (each second)
+        self._guest_slowdown(partition_os, rec, *window)
+        self._mark("guest's own view read")
+        rec.phase("complete")
+        rec.state, rec.result = "Migration Complete", "success"
+
+    def _fail_transfer(self, exc: LpmlabError, rec: MigrationRecord, dom: Any,
+                       partition_os: hooks.PartitionOS, rmc: Any,
+                       vplan: vcpu.VcpuPlan) -> NoReturn:
+        """After a failed transfer: the partition left in exactly one place (or both halves
+        of a broken post-copy kept), its post hooks run where it runs, the record says what
+        happened, and the HMC error that tells it is raised."""
+        hmc = self.hmc
+        message = (f"the transfer stalled: {self._stall_stop}" if self._stall_stop
+                   else exc.message if self._schedule_stop is None
+                   else f"pre-copy did not converge: {self._schedule_stop}")
+        if rmc is not None:
+            # still (or again) on the source: give the partition its processors back
+            with contextlib.suppress(RmcError):
+                vcpu.bring_secondaries_online(rmc, vplan, self.partition)
+        rec.stats["job"] = _clean(mig.completed_stats(dom))
+        rec.error = message
+        halves = transfer.postcopy_halves(hmc.placements(self.partition))
+        if halves:
+            # Each copy holds part of the memory: neither may be removed, and its OS
+            # cannot answer hooks while it waits for pages that will not come.
             rec.state, rec.result = "Migration Failed", "failed"
-            rec.phase("failed", error=message)
-            if self._stall_stop is not None and where == self.source:
-                raise codes.error("HSCLL455", obj=self.partition, sys=self.source,
-                                  detail=self._stall_stop) from exc
-            if where == self.source:
-                raise codes.error("HSCLL406", obj=self.partition, sys=self.source,
-                                  detail=message) from exc
-            raise codes.error("HSCLL414", obj=self.partition, sys=self.source,
+            rec.stats["postcopy_failed"] = halves
+            rec.phase("failed", error=message, postcopy=halves)
+            raise codes.error("HSCLL453", obj=self.partition,
+                              sys=self.source, dest=self.dest, detail=message) from exc
+        where = settle_after_failure(hmc, self.partition, self.source, self.dest,
+                                     self.destination
+                                     if isinstance(self.destination, RemoteDestination)
+                                     else None)
+        rec.phase("settled", frame=where)
+        if where is not None:
+            self._os_phase(partition_os, rec, "post")  # post runs after a failure too
+        stored = hmc.store.get(rec.id)
+        if stored is not None and stored.state == "Migration Stopping":
+            rec.state, rec.result = "Migration Stopped", "stopped"
+            rec.phase("stopped")
+            raise codes.error("HSCLL408", obj=self.partition,
+                              sys=self.source, detail="migrlpar -o s") from exc
+        if self._schedule_stop is not None and where == self.source:
+            rec.state, rec.result = "Migration Stopped", "stopped"
+            rec.phase("stopped", reason=message)
+            raise codes.error("HSCLL452", obj=self.partition,
+                              sys=self.source, detail=self._schedule_stop,
+                              id=rec.id) from exc
+        rec.state, rec.result = "Migration Failed", "failed"
+        rec.phase("failed", error=message)
+        if self._stall_stop is not None and where == self.source:
+            raise codes.error("HSCLL455", obj=self.partition, sys=self.source,
+                              detail=self._stall_stop) from exc
+        if where == self.source:
+            raise codes.error("HSCLL406", obj=self.partition, sys=self.source,
                               detail=message) from exc
+        raise codes.error("HSCLL414", obj=self.partition, sys=self.source,
+                          detail=message) from exc
 
     def _require_running_on_dest(self, rec: MigrationRecord) -> None:
         """After the switch the partition lives only on the destination: if that copy died
