@@ -93,20 +93,28 @@ def main() -> None:
     lab = Lab(plan)
     partitions = [p.name for p in plan.topology.partitions]
     sizes = [n for n in (1, 2, 4, 8, 16) if n <= len(partitions)]
+    from lpmlab.demo import set_dirty_workload
+
     for name in partitions:
         ch = lab.rmc(name)
-        ch.run(f"lpm-dirty --rate {args.rate} --wss {args.wss} --daemon", check=True)
+        # sets the running dirtier (a reused lab has one): a second one would double the
+        # rate and, in 256 MiB, run the partition out of memory
+        set_dirty_workload(ch, args.rate, args.wss)
         ch.close()
     hmc = Hmc.open()
     # everyone home on sys1 first
     for name in partitions:
         if frame_of(hmc, name) != "sys1":
             run("migrlpar", "-o", "m", "-m", "sys2", "-t", "sys1", "-p", name)
-    if len(partitions) > DEFAULT_MSP_LIMIT:
-        limit_enforced(hmc, partitions)
+    def msp_limit(n: int) -> None:
         for frame, vios in (("sys1", "vios1"), ("sys2", "vios2")):
             run("migrlpar", "-o", "set", "-r", "lpar", "-m", frame, "-p", vios, "-i",
-                f"num_active_migrations_configured={len(partitions)}")
+                f"num_active_migrations_configured={n}")
+
+    if len(partitions) > DEFAULT_MSP_LIMIT:
+        msp_limit(DEFAULT_MSP_LIMIT)  # a reused lab (--skip-up) keeps the last run's limit
+        limit_enforced(hmc, partitions)
+        msp_limit(len(partitions))
     results: dict[int, list[tuple[float, int, float]]] = {n: [] for n in sizes}
     for r in range(args.rounds):
         for n in sizes:

@@ -8,7 +8,9 @@ nothing asserted); targets of issues #2 and #14.
 4. `migrlpar -o m` against a plain libvirt-python migration of the same guest between the same
    frames, frame to frame and through the same MSP path, alternating, each a fresh process:
    where each one's wall time goes, and the ratios of wall time (<= 1.10), libvirt job time
-   (<= 1.05), bytes sent and throughput (>= 0.9).
+   (<= 1.05), bytes sent and throughput (>= 0.9). `migrlpar` runs both as the local command
+   and through the HMC's command server (what an SSH user runs: a fork, no interpreter
+   start). Every migration starts SETTLE_S after the last one ended (see there).
 5. Host memory of the idle lab beyond the guests' own RAM (PSS of every lab process), <= 1 GiB.
 
 Run: make bench   (or .venv/bin/python benchmarks/lab_bench.py [--rounds N] [--skip-up])
@@ -45,9 +47,23 @@ t3 = time.monotonic()
 print(json.dumps({"import libvirt": t1 - t0, "connect, lookup": t2 - t1,
                   "libvirt migration (migrateToURI3)": t3 - t2}))
 """
-KINDS = ("migrlpar", "plain", "plain_msp")
+# migrlpar handed to the HMC's command server, as the HMC's restricted shell hands it (a
+# client that imports nothing but the wire module; the server forks a child per command)
+SERVER_CLIENT = r"""
+import sys
+from lpmlab.cli import cmdwire
+sys.exit(cmdwire.run(sys.argv[1], sys.argv[2:], "hscroot", 0, 1, 2))
+"""
+KINDS = ("migrlpar", "migrlpar_server", "plain", "plain_msp")
 LABEL = {"migrlpar": "migrlpar -o m", "plain": "plain libvirt-python, frame to frame",
+         "migrlpar_server": "migrlpar -o m through the HMC's command server",
          "plain_msp": "plain libvirt-python through the MSPs"}
+# A migration that starts right after the guest arrived is quicker (the guest, on a fresh
+# QEMU, dirties less at first: fewer pages re-sent, an earlier switchover). Back to back,
+# the plain call's return leg got that bonus and migrlpar's, started after its post hooks,
+# did not: 12 plain migrations back to back took 716 ms of job time (median), 12 with 3 s
+# between them 1068 ms (docs/performance.md). Every kind waits the same before it starts.
+SETTLE_S = 3.0
 
 
 def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess:
@@ -141,6 +157,7 @@ def migrations(rounds: int) -> dict:
 
     hmc = Hmc.open()
     frames = [f.name for f in hmc.topology.frames]
+    sock = hmc.plan.console(hmc.console.name).socket  # type: ignore[attr-defined]
     from lpmlab.demo import set_dirty_workload
     from lpmlab.fabric.lab import Lab
 
@@ -157,19 +174,26 @@ def migrations(rounds: int) -> dict:
              next(f for f in frames if f != src), "-p", "lpar1"])
     for i in range(rounds):
         # each kind there and back in every round: both directions alike (they differ here)
-        order = [k for k in KINDS[i % 3:] + KINDS[:i % 3] for _ in range(2)]
+        n = len(KINDS)
+        order = [k for k in KINDS[i % n:] + KINDS[:i % n] for _ in range(2)]
         for kind in order:
             src = where(hmc)
             dst = next(f for f in frames if f != src)
+            time.sleep(SETTLE_S)
             t0 = time.monotonic()
-            if kind == "migrlpar":
-                run([str(BIN / "migrlpar"), "-o", "m", "-m", src, "-t", dst, "-p", "lpar1"])
+            if kind.startswith("migrlpar"):
+                argv = ["-o", "m", "-m", src, "-t", dst, "-p", "lpar1"]
+                if kind == "migrlpar":
+                    run([str(BIN / "migrlpar"), *argv])
+                else:
+                    run([sys.executable, "-c", SERVER_CLIENT, str(sock), "migrlpar", *argv])
                 wall = time.monotonic() - t0
                 rec = hmc.store.latest("lpar1", 1)[0]  # type: ignore[attr-defined]
                 job = rec.stats.get("job", {})
                 steps = {s["step"]: s["s"] for s in rec.stats.get("timeline", [])}
-                steps = {"process start, imports, resolve, output": wall - rec.stats["wall_s"],
-                         **steps}
+                first = ("process start, imports, resolve, output" if kind == "migrlpar"
+                         else "client start, fork, resolve, output")
+                steps = {first: wall - rec.stats["wall_s"], **steps}
             else:
                 steps = plain_migrate(hmc, src, dst, via_msps=kind == "plain_msp")
                 wall = time.monotonic() - t0
@@ -182,7 +206,7 @@ def migrations(rounds: int) -> dict:
                 res[f"{kind}_bytes"].append(job["data_processed"])
                 res[f"{kind}_downtime"].append(job.get("downtime"))
                 res[f"{kind}_bps"].append(job["data_processed"] / (job["time_elapsed"] / 1000))
-            print(f"  round {i + 1} {kind:<9} {src}->{dst} wall {wall:.2f}s job "
+            print(f"  round {i + 1} {kind:<15} {src}->{dst} wall {wall:.2f}s job "
                   f"{job.get('time_elapsed')} ms, {job.get('data_processed', 0) / 2**20:.0f} MiB,"
                   f" downtime {job.get('downtime')} ms", file=sys.stderr)
     hmc.close()
@@ -222,6 +246,13 @@ def print_ratios(m: dict) -> None:
             cells += [f"{v / unit:9.2f}", f"{g[x] / v:6.2f}"] if v else ["        -", "     -"]
         print(f"{label:<34} {cells[0]} {cells[1]} {cells[2]} {cells[3]:>10} {cells[4]}  "
               f"{target}")
+    srv = med.get("migrlpar_server")
+    if srv:
+        cells = ", ".join(f"{x} {g2:.2f} s, ratio {srv['wall'] / g2:.2f}"
+                          for x, g2 in (("plain", med.get("plain", {}).get("wall")),
+                                        ("plain/MSP", med.get("plain_msp", {}).get("wall")))
+                          if g2)
+        print(f"{'wall, through the command server':<34} {srv['wall']:9.2f}  against {cells}")
     # the spread says how much of a ratio is this machine's noise
     for label, x in (("wall time, s", "wall"), ("libvirt job time, s", "job_s")):
         ranges = ", ".join(f"{k} {min(m[f'{k}_{x}']):.2f}-{max(m[f'{k}_{x}']):.2f}"
@@ -324,7 +355,7 @@ def lab_memory() -> tuple[float, float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rounds", type=int, default=4,
-                    help="rounds of the three kinds, each migrating there and back")
+                    help="rounds of the four kinds, each migrating there and back")
     ap.add_argument("--skip-up", action="store_true", help="reuse the running lab")
     args = ap.parse_args()
     out: dict = {}

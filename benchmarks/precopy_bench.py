@@ -62,7 +62,8 @@ from lpmlab.cli.progress import MigrationProgress
 from lpmlab.errors import LpmlabError
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop, MoverService
-from lpmlab.hmc.migration import dest_storage_vios, pick_msps, settle_after_failure
+from lpmlab.hmc.destination import LocalDestination
+from lpmlab.hmc.migration import pick_msps, settle_after_failure
 from lpmlab.hmc.precopy import MIB, Controls, Telemetry, summarize
 from lpmlab.hmc.store import MigrationRecord, MigrationStore
 from lpmlab.hmc.system import Hmc
@@ -282,8 +283,8 @@ def spare_port(hmc: Hmc, dst: str) -> int:
 
 
 def route(hmc: Hmc, src: str, dst: str, control: Control) -> Route:
-    msps = pick_msps(hmc, src, dst)
-    sv, dv = msps.source.vios, msps.dest.vios
+    msps = pick_msps(hmc, src, LocalDestination(hmc, dst))
+    sv, dv = msps.source.vios, hmc.plan.vios(msps.dest).vios
     assert sv.mover_address and dv.mover_address
     dest_frame = hmc.plan.frame(dst)
     port = spare_port(hmc, dst)
@@ -291,7 +292,7 @@ def route(hmc: Hmc, src: str, dst: str, control: Control) -> Route:
     if dom is None:
         raise RuntimeError(f"{PART} is not on {src}")
     # migrlpar's destination definition: the LUN through the destination frame's VIOS
-    storage = dest_storage_vios(hmc, dst)
+    storage = hmc.storage_vios(dst, PART)
     xml = dx.retarget_disk(hmc.conn(src).migratable_xml(dom), dx.IscsiDisk(
         str(storage.vios.address), hmc.plan.partition(PART).iqn(storage.vios.name),
         vios=storage.vios.name, port=P.ISCSI_PORT))
@@ -309,7 +310,8 @@ def route(hmc: Hmc, src: str, dst: str, control: Control) -> Route:
             Hop(FID, MOVER_IFACE, (str(dv.mover_address), port), LAB_IFACE, str(dv.address),
                 (str(dest_frame.frame.address), port)))
     return Route(src, dst, hmc.plan.frame(src).uri, dest_frame.peer_uri,
-                 msps.source.mover_service(), msps.dest.mover_service(), hops, params, flags)
+                 msps.source.mover_service(), hmc.plan.vios(msps.dest).mover_service(), hops,
+                 params, flags)
 
 
 @contextlib.contextmanager
