@@ -88,3 +88,65 @@ def test_a_hook_killed_at_the_deadline_marks_the_phase():
     ch = FakeChannel({"pre": CommandResult(0, line("50-slow", -1, timed_out=True), "")})
     res = PartitionOS(ch, 60).run("pre")
     assert res.hooks[0].timed_out and "-w" in (res.error or "")
+
+
+@dataclass
+class ShellChannel:
+    """Runs each command in a real ``sh`` (the guest's runner replaced by a script)."""
+
+    path: str
+
+    def run(self, command: str, timeout: float = 30.0, check: bool = False) -> CommandResult:
+        import subprocess
+
+        cp = subprocess.run(["sh", "-c", command], capture_output=True, text=True,
+                            timeout=timeout, env={"PATH": self.path})
+        return CommandResult(cp.returncode, cp.stdout, cp.stderr)
+
+    def close(self) -> None:
+        pass
+
+
+def fake_runner(tmp_path, rc: int, body: str):
+    import os
+
+    script = tmp_path / "lpm-drmgr-hooks"
+    script.write_text(f"#!/bin/sh\n{body}\nexit {rc}\n")
+    script.chmod(0o755)
+    return ShellChannel(f"{tmp_path}:{os.environ['PATH']}")
+
+
+def test_a_command_after_the_post_hooks_shares_their_round_trip_and_not_their_status(tmp_path):
+    hook = line("10-app", 2, "restart failed\n").replace("'", "'\\''")
+    ch = fake_runner(tmp_path, 1, f"printf '%s\\n' '{hook}'")
+    t0 = time.monotonic()
+    # even a command that exits on its own leaves the phase the runner's status
+    res = PartitionOS(ch, None).run("post", then="echo first; echo second; exit 7")
+    assert [(h.hook, h.rc) for h in res.failed] == [("10-app", 2)] and res.error is None
+    assert res.then_output == "first\nsecond\n"
+    assert res.returned_at is not None and t0 <= res.returned_at <= time.monotonic()
+
+
+def test_a_runner_that_breaks_is_still_an_error_with_a_command_after_it(tmp_path):
+    ch = fake_runner(tmp_path, 127, "echo 'runner: not found' >&2")
+    res = PartitionOS(ch, None).run("post", then="echo after")
+    assert res.error and "exited 127" in res.error and "not found" in res.error
+    assert res.then_output == "after\n"
+
+
+def test_without_a_command_after_there_is_no_output_after():
+    ch = FakeChannel({"post": CommandResult(0, line("10-app", 0), "")})
+    res = PartitionOS(ch, None).run("post")
+    assert res.then_output is None and [h.hook for h in res.hooks] == ["10-app"]
+    assert "--lpmlab-then--" not in ch.commands[0][0]
+
+
+def test_the_partitions_passes_are_placed_on_the_controllers_clock():
+    from lpmlab.hmc.workload import parse_passes
+
+    # the partition's uptime 500.25 s was read when our clock said 1000.0
+    rows = parse_passes("499000 2000 15\n500000 2100 320\nup\n500.25 480.00\n", 1000.0)
+    assert [(round(r.end_s, 2), r.pass_ms, r.stall_ms) for r in rows] == [
+        (998.75, 2000.0, 15.0), (999.75, 2100.0, 320.0)]
+    assert parse_passes("up\n12.0 1.0\n", 5.0) == []
+    assert parse_passes("garbage", 5.0) == []
