@@ -190,7 +190,9 @@ class JobWatcher:
                 stopping = self._stopping
             if pending:
                 self._handle(pending)
-            elif not stopping:
+            elif not stopping and self.completed is None:
+                # after job-completed the job is over: libvirt still shows it while it
+                # finishes and confirms, and a poll then would come after the final sample
                 stats = self._read()
                 if stats.get("data_total"):  # zero while libvirt still sets the job up
                     self._emit(sample_from_stats(stats, t=self._last_read, kind="poll",

@@ -301,3 +301,18 @@ def test_a_dumb_terminal_gets_plain_lines(monkeypatch):
     assert MigrationProgress(Tty()).tty is False
     monkeypatch.setenv("TERM", "xterm-256color")
     assert MigrationProgress(Tty()).tty is True
+
+
+def test_nothing_is_sampled_after_the_job_completed():
+    dom = WatchedDomain()
+    got = []
+    w = T.JobWatcher(dom, got.append, poll_s=0.02, first_poll_s=0.01)
+    w.start()
+    dom.current = stats(1, 300 * MIB, elapsed=0)
+    time.sleep(0.1)
+    dom.fire_completed({"downtime": 50, "time_elapsed": 100})
+    # libvirt still shows the job while it finishes and confirms the migration
+    time.sleep(0.2)
+    w.stop(wait_completed_s=1.0)
+    assert got[-1]["kind"] == "completed"
+    assert [s["t"] for s in got] == sorted(s["t"] for s in got)
