@@ -150,9 +150,31 @@ def plain_migrate(hmc: object, src: str, dst: str, via_msps: bool) -> dict:
     return json.loads(out)
 
 
-def migrations(rounds: int) -> dict:
-    """Alternating rounds of the three kinds; each round's wall time, libvirt job statistics
+def one_migration(hmc: object, kind: str, src: str, dst: str,
+                  sock: Path) -> tuple[float, dict, dict]:
+    """lpar1 from ``src`` to ``dst`` the ``kind`` way: its wall time, libvirt job statistics
     and the steps of its wall time (migrlpar's record's timeline; the plain script's own)."""
+    t0 = time.monotonic()
+    if kind.startswith("migrlpar"):
+        argv = ["-o", "m", "-m", src, "-t", dst, "-p", "lpar1"]
+        if kind == "migrlpar":
+            run([str(BIN / "migrlpar"), *argv])
+        else:
+            run([sys.executable, "-c", SERVER_CLIENT, str(sock), "migrlpar", *argv])
+        wall = time.monotonic() - t0
+        rec = hmc.store.latest("lpar1", 1)[0]  # type: ignore[attr-defined]
+        steps = {s["step"]: s["s"] for s in rec.stats.get("timeline", [])}
+        first = ("process start, imports, resolve, output" if kind == "migrlpar"
+                 else "client start, fork, resolve, output")
+        return wall, rec.stats.get("job", {}), {first: wall - rec.stats["wall_s"], **steps}
+    steps = plain_migrate(hmc, src, dst, via_msps=kind == "plain_msp")
+    wall = time.monotonic() - t0
+    return wall, completed(hmc, dst), {"process start, output": wall - sum(steps.values()),
+                                       **steps}
+
+
+def migrations(rounds: int) -> dict:
+    """Alternating rounds of the four kinds (one_migration), each there and back."""
     from lpmlab.hmc.system import Hmc
 
     hmc = Hmc.open()
@@ -180,25 +202,7 @@ def migrations(rounds: int) -> dict:
             src = where(hmc)
             dst = next(f for f in frames if f != src)
             time.sleep(SETTLE_S)
-            t0 = time.monotonic()
-            if kind.startswith("migrlpar"):
-                argv = ["-o", "m", "-m", src, "-t", dst, "-p", "lpar1"]
-                if kind == "migrlpar":
-                    run([str(BIN / "migrlpar"), *argv])
-                else:
-                    run([sys.executable, "-c", SERVER_CLIENT, str(sock), "migrlpar", *argv])
-                wall = time.monotonic() - t0
-                rec = hmc.store.latest("lpar1", 1)[0]  # type: ignore[attr-defined]
-                job = rec.stats.get("job", {})
-                steps = {s["step"]: s["s"] for s in rec.stats.get("timeline", [])}
-                first = ("process start, imports, resolve, output" if kind == "migrlpar"
-                         else "client start, fork, resolve, output")
-                steps = {first: wall - rec.stats["wall_s"], **steps}
-            else:
-                steps = plain_migrate(hmc, src, dst, via_msps=kind == "plain_msp")
-                wall = time.monotonic() - t0
-                job = completed(hmc, dst)
-                steps = {"process start, output": wall - sum(steps.values()), **steps}
+            wall, job, steps = one_migration(hmc, kind, src, dst, sock)
             res[f"{kind}_wall"].append(wall)
             res[f"{kind}_steps"].append(steps)
             if job.get("time_elapsed"):
