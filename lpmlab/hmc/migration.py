@@ -452,7 +452,7 @@ class LiveMigration:
         self._mark("after the switch (processors, profile, destination check)")
         # on the destination, after resume; in the same command, the guest's own view
         post = self._os_phase(partition_os, rec, "post", then=workload.PASSES_COMMAND)
-        self._mark("hooks post")  # the guest's own view read in the same command
+        self._mark("hooks post, guest's own view")
         self._guest_slowdown(rec, post, *window)
         rec.phase("complete")
         rec.state, rec.result = "Migration Complete", "success"
