@@ -21,8 +21,6 @@ RUNNER = "lpm-drmgr-hooks"
 PHASES = ("check", "undocheck", "pre", "post")
 # -w: minutes the partition OS may take for its hooks (check and pre); the HMC default
 DEFAULT_WAIT_MINUTES = 3
-# between a phase's runner output and what a ``then`` command printed after it
-THEN_MARK = "--lpmlab-then--"
 
 
 @dataclass
@@ -44,8 +42,6 @@ class PhaseResult:
     hooks: list[HookRun] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None  # the phase could not run (RMC down, deadline)
-    then_output: str | None = None  # what ``run(then=...)`` printed after the hooks
-    returned_at: float | None = None  # when the command's output was back (monotonic)
 
     @property
     def failed(self) -> list[HookRun]:
@@ -107,10 +103,7 @@ class PartitionOS:
             return None
         return self.deadline - time.monotonic()
 
-    def run(self, phase: str, *, at_least: float = 0.0, then: str | None = None) -> PhaseResult:
-        """One phase's hooks; ``then`` is a shell command run right after them in the same
-        round trip (each costs tens of ms on a TCG partition, hundreds under load); its
-        output is ``then_output``, the phase's exit status stays the runner's."""
+    def run(self, phase: str, *, at_least: float = 0.0) -> PhaseResult:
         assert phase in PHASES
         left = self.remaining()
         if left is not None:
@@ -122,15 +115,8 @@ class PartitionOS:
                 raise DeadlineError(f"the {self.wait_s:.0f} s (-w) for the partition OS are "
                                     f"used up before the {phase} phase")
             cmd = f"{RUNNER} {phase}" + (f" --timeout {max(1, int(left))}" if left else "")
-            if then:
-                cmd = f"{cmd}; rc=$?; echo {THEN_MARK}; ({then}); exit $rc"
             out = self.channel.run(cmd, timeout=(left + 5) if left else 3600)
-            res.returned_at = time.monotonic()
-            stdout = out.stdout
-            if then:
-                head, mark, tail = ("\n" + stdout).partition(f"\n{THEN_MARK}\n")
-                stdout, res.then_output = (head[1:], tail) if mark else (stdout, None)
-            res.hooks = parse_runner_output(phase, stdout)
+            res.hooks = parse_runner_output(phase, out.stdout)
             if out.rc not in (0, 1) or (out.rc == 1 and not res.failed):
                 res.error = f"{RUNNER} exited {out.rc}: {out.stderr.strip()[-400:]}"
         except (RmcError, DeadlineError) as exc:

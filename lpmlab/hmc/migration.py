@@ -32,16 +32,7 @@ from lpmlab.errors import (
 from lpmlab.fabric import netns
 from lpmlab.fabric import plan as P
 from lpmlab.fabric.msp import LAB_IFACE, MOVER_IFACE, Hop
-from lpmlab.hmc import (
-    artifacts,
-    hooks,
-    msp_settings,
-    precopy,
-    snapshot,
-    transfer,
-    vcpu,
-    workload,
-)
+from lpmlab.hmc import artifacts, hooks, msp_settings, precopy, snapshot, transfer, vcpu
 from lpmlab.hmc import validation as V
 from lpmlab.hmc.attributes import MigrationAttributes
 from lpmlab.hmc.destination import (
@@ -364,11 +355,11 @@ class LiveMigration:
         raise err
 
     def _os_phase(self, partition_os: hooks.PartitionOS, rec: MigrationRecord | None,
-                  phase: str, then: str | None = None) -> hooks.PhaseResult:
+                  phase: str) -> hooks.PhaseResult:
         if rec is not None and self.trigger is not None:
             self.trigger.at(f"phase:{phase}")
         res = partition_os.run(phase, at_least=hooks.PartitionOS.POST_MIN_S
-                               if phase in ("post", "undocheck") else 0.0, then=then)
+                               if phase in ("post", "undocheck") else 0.0)
         if rec is not None:
             rec.phase(f"hooks {phase}", seconds=round(res.seconds, 3), error=res.error,
                       hooks=[{"hook": h.hook, "rc": h.rc, "seconds": h.seconds,
@@ -450,10 +441,11 @@ class LiveMigration:
             rec.stats["profile_error"] = exc.message
         self._require_running_on_dest(rec)
         self._mark("after the switch (processors, profile, destination check)")
-        # on the destination, after resume; in the same command, the guest's own view
-        post = self._os_phase(partition_os, rec, "post", then=workload.PASSES_COMMAND)
-        self._mark("hooks post, guest's own view")
-        self._guest_slowdown(rec, post, *window)
+        self._os_phase(partition_os, rec, "post")  # on the destination, after resume
+        self._mark("hooks post")
+        # after the post hooks: the dirtier has written its passes file (each second)
+        self._guest_slowdown(partition_os, rec, *window)
+        self._mark("guest's own view read")
         rec.phase("complete")
         rec.state, rec.result = "Migration Complete", "success"
 
@@ -525,17 +517,16 @@ class LiveMigration:
         rec.phase("failed", error=rec.error)
         raise codes.error("HSCLL456", obj=self.partition, dest=self.dest, detail=detail)
 
-    @staticmethod
-    def _guest_slowdown(rec: MigrationRecord, post: hooks.PhaseResult, start: float,
-                        end: float) -> None:
-        """The partition's own view of the transfer (when its dirtier runs), read right after
-        the post hooks (the dirtier rewrites its passes file each second): how much slower its
-        passes over its working set were, the longest it was held still."""
-        if post.then_output is None or post.returned_at is None:
+    def _guest_slowdown(self, partition_os: hooks.PartitionOS, rec: MigrationRecord,
+                        start: float, end: float) -> None:
+        """The partition's own view of the transfer (when its dirtier runs): how much slower
+        its passes over its working set were, the longest it was held still."""
+        from lpmlab.hmc import workload
+
+        try:
+            rows = workload.guest_passes(partition_os.channel)
+        except RmcError:
             return
-        # the uptime is read last: when the output is back is when it was read, give or
-        # take the way back (a few ms)
-        rows = workload.parse_passes(post.then_output, post.returned_at)
         if rows:
             rec.stats["guest"] = workload.slowdown(rows, start, end)
 

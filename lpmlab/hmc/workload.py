@@ -141,23 +141,21 @@ class GuestPass:
     stall_ms: float
 
 
-# lpm-dirty's last passes over its working set and the partition's uptime, read last;
-# migrlpar runs it right after the post hooks, in their command
-PASSES_COMMAND = f"cat {PASSES} 2>/dev/null; echo up; cat /proc/uptime"
-
-
-def parse_passes(text: str, read_at: float) -> list[GuestPass]:
-    """``PASSES_COMMAND``'s output as passes on this host's monotonic clock; ``read_at`` is
-    when the partition's uptime was read, on that clock (it anchors the partition's clock to
-    ours). Empty when the dirtier does not run."""
-    if "\nup\n" not in "\n" + text:
+def guest_passes(ch: Channel) -> list[GuestPass]:
+    """lpm-dirty's last passes over its working set, placed on this host's monotonic clock
+    (the partition's uptime read in the same command anchors its clock to ours). Empty when
+    the dirtier does not run."""
+    t0 = time.monotonic()
+    res = ch.run(f"cat {PASSES} 2>/dev/null; echo up; cat /proc/uptime", timeout=10)
+    t1 = time.monotonic()
+    if res.rc != 0 or "\nup\n" not in "\n" + res.stdout:
         return []
-    head, _, tail = ("\n" + text).partition("\nup\n")
+    head, _, tail = ("\n" + res.stdout).partition("\nup\n")
     try:
         guest_now = float(tail.split()[0])
     except (IndexError, ValueError):
         return []
-    offset = read_at - guest_now
+    offset = (t0 + t1) / 2 - guest_now
     out = []
     for line in head.strip().splitlines():
         parts = line.split()
